@@ -1,0 +1,171 @@
+// `shoal coord`: one coordinator member serving the etcd v3 API, with etcd's flag names.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import pino, { type Logger } from 'pino';
+import { CoordNode } from '../coord/node/index.js';
+import { startCoordServer, type CoordServer } from '../coord/server/index.js';
+import { FlagError, listenAddress, parseInitialCluster, parseUrlList, urlText } from './urls.js';
+
+export interface CoordFlags {
+  name: string;
+  dataDir?: string;
+  listenClientUrls: string;
+  advertiseClientUrls?: string;
+  listenPeerUrls: string;
+  initialAdvertisePeerUrls?: string;
+  initialCluster?: string;
+  initialClusterState: string;
+  initialClusterToken: string;
+  snapshotCount: string;
+  logLevel: string;
+  unsafeNoFsync?: boolean;
+}
+
+export function registerCoord(program: Command): void {
+  program
+    .command('coord')
+    .description('run one coordinator member (etcd v3 API)')
+    .option('--name <name>', 'human-readable name of this member', 'default')
+    .option('--data-dir <path>', 'path to the data directory (default: ./<name>.shoal)')
+    .option('--listen-client-urls <urls>', 'URLs to listen on for client traffic', 'http://localhost:2379')
+    .option('--advertise-client-urls <urls>', "this member's client URLs to advertise (default: the listen URLs)")
+    .option('--listen-peer-urls <urls>', 'URLs to listen on for peer traffic', 'http://localhost:2380')
+    .option('--initial-advertise-peer-urls <urls>', "this member's peer URLs to advertise (default: the listen peer URLs)")
+    .option('--initial-cluster <members>', 'initial cluster configuration, name=url,... (default: <name>=<peer URLs>)')
+    .option('--initial-cluster-state <state>', 'new or existing', 'new')
+    .option('--initial-cluster-token <token>', 'initial cluster token', 'etcd-cluster')
+    .option('--snapshot-count <n>', 'committed commands between snapshots', '10000')
+    .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--unsafe-no-fsync', 'acknowledge writes without fsync (benchmarks only: loses data on a crash)')
+    .action(async (flags: CoordFlags) => {
+      const log = pino({ name: 'shoal-coord', level: flags.logLevel }, pino.destination({ fd: 2, sync: true }));
+      try {
+        await runCoord(flags, log);
+      } catch (err) {
+        if (err instanceof FlagError) {
+          process.stderr.write(`shoal coord: ${err.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        log.fatal({ err }, 'coord: failed to start');
+        process.exitCode = 1;
+      }
+    });
+}
+
+interface CoordConfig {
+  name: string;
+  dataDir: string;
+  listen: { host: string; port: number }[];
+  listenUrls: URL[];
+  advertiseClientUrls: string[] | null;
+  peerUrls: string[];
+  clusterToken: string;
+  snapshotCount: number;
+  sync: boolean;
+}
+
+/** Validates the flags; throws FlagError with a message naming the flag. */
+export function coordConfig(flags: CoordFlags): CoordConfig {
+  const name = flags.name;
+  if (name.length === 0 || /[=,]/.test(name)) throw new FlagError('--name: must be non-empty, without "=" or ","');
+  const dataDir = flags.dataDir ?? `${name}.shoal`;
+  const listenUrls = parseUrlList('listen-client-urls', flags.listenClientUrls);
+  const advertiseClientUrls =
+    flags.advertiseClientUrls === undefined ? null : parseUrlList('advertise-client-urls', flags.advertiseClientUrls).map(urlText);
+  const listenPeer = parseUrlList('listen-peer-urls', flags.listenPeerUrls).map(urlText);
+  const peerUrls =
+    flags.initialAdvertisePeerUrls === undefined
+      ? listenPeer
+      : parseUrlList('initial-advertise-peer-urls', flags.initialAdvertisePeerUrls).map(urlText);
+  const cluster = parseInitialCluster(flags.initialCluster ?? peerUrls.map((u) => `${name}=${u}`).join(','));
+  const mine = cluster.get(name);
+  if (mine === undefined) throw new FlagError(`--initial-cluster: has no entry for this member's --name "${name}"`);
+  if ([...mine].sort().join(',') !== [...peerUrls].sort().join(',')) {
+    throw new FlagError(
+      `--initial-cluster: "${name}" is listed with ${mine.join(',')} but --initial-advertise-peer-urls is ${peerUrls.join(',')}`,
+    );
+  }
+  if (cluster.size > 1) {
+    throw new FlagError(
+      `--initial-cluster lists ${cluster.size} members: not yet supported: replication arrives with Raft (run a single member for now)`,
+    );
+  }
+  const state = flags.initialClusterState;
+  if (state !== 'new' && state !== 'existing') throw new FlagError(`--initial-cluster-state: "${state}" is neither new nor existing`);
+  if (state === 'existing' && !existsSync(join(dataDir, 'member'))) {
+    throw new FlagError('--initial-cluster-state existing: joining a running cluster is not yet supported: replication arrives with Raft');
+  }
+  if (flags.initialClusterToken.length === 0) throw new FlagError('--initial-cluster-token: must be non-empty');
+  const snapshotCount = Number(flags.snapshotCount);
+  if (!Number.isSafeInteger(snapshotCount) || snapshotCount < 1) throw new FlagError('--snapshot-count: must be a positive integer');
+  return {
+    name,
+    dataDir,
+    listen: listenUrls.map(listenAddress),
+    listenUrls,
+    advertiseClientUrls,
+    peerUrls,
+    clusterToken: flags.initialClusterToken,
+    snapshotCount,
+    sync: flags.unsafeNoFsync !== true,
+  };
+}
+
+export async function runCoord(flags: CoordFlags, log: Logger): Promise<void> {
+  const config = coordConfig(flags);
+  let server: CoordServer | null = null;
+  let stopping: Promise<void> | null = null;
+  let node: CoordNode | null = null;
+
+  const stop = (why: string, code: number) => {
+    stopping ??= (async () => {
+      log.info({ why }, 'coord: stopping');
+      await server?.close();
+      await node?.close();
+      log.info('coord: stopped');
+      process.exitCode = code;
+    })();
+    return stopping;
+  };
+
+  node = await CoordNode.open({
+    dataDir: config.dataDir,
+    name: config.name,
+    // Filled in once the ports are bound (a listen URL may ask for port 0).
+    clientUrls: [],
+    peerUrls: config.peerUrls,
+    clusterToken: config.clusterToken,
+    log,
+    snapshotCount: config.snapshotCount,
+    sync: config.sync,
+    onFatal: () => void stop('storage failure', 1),
+  });
+  const { report } = node;
+  log.info(
+    { dataDir: config.dataDir, snapshotIndex: report.snapshotIndex, replayed: report.replayed, repaired: report.repaired !== null },
+    'coord: recovered',
+  );
+  if (!config.sync) log.warn('coord: --unsafe-no-fsync: acknowledged writes can be lost on a crash');
+
+  try {
+    server = await startCoordServer({ backend: node, log, listen: config.listen });
+  } catch (err) {
+    await node.close();
+    throw err;
+  }
+  const bound = server.addresses.map((a, i) => {
+    const u = new URL(config.listenUrls[i].href);
+    u.port = String(a.port);
+    return urlText(u);
+  });
+  node.setClientUrls(config.advertiseClientUrls ?? bound);
+
+  process.once('SIGTERM', () => void stop('SIGTERM', 0));
+  process.once('SIGINT', () => void stop('SIGINT', 0));
+  log.info(
+    { name: config.name, memberId: node.memberId.toString(16), clientUrls: bound, peerUrls: config.peerUrls },
+    'coord: ready to serve client requests',
+  );
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The `shoal` command: a thin dispatcher. Each command lives in its own file and registers
+// itself on the program.
+import { Command } from 'commander';
+import { registerCoord } from './coord.js';
+
+const program = new Command('shoal')
+  .description('Shoal: distributed microservices on a Raft-replicated, etcd-compatible coordinator')
+  .showHelpAfterError();
+
+registerCoord(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,72 @@
+// etcdserverpb.Lease: grant, revoke, keep-alive stream, time-to-live, list.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { ErrLeaseTtlTooLarge } from '../errors.js';
+import { leaseGrantFromWire, leaseRevokeFromWire, nonNegative, type WireMsg } from '../node/index.js';
+import { CoordError, type LeaseGrantRequest, type LeaseRevokeRequest } from '../types.js';
+import type { CoordBackend } from './backend.js';
+import { serviceDefinition, type ServiceDef } from './codec.js';
+import { failStream, type Duplex, type OpenStreams } from './stream.js';
+import { unary } from './unary.js';
+
+/** etcd's MaxLeaseTTL: 9,000,000,000 seconds. */
+export const MAX_LEASE_TTL = 9_000_000_000;
+
+interface TimeToLiveRequest {
+  id: number;
+  keys: boolean;
+}
+
+export function leaseService(
+  node: CoordBackend,
+  log: Logger,
+  streams: OpenStreams,
+): [ServiceDef, grpc.UntypedServiceImplementation] {
+  const def = serviceDefinition('etcdserverpb.Lease', {
+    LeaseGrant: leaseGrantFromWire,
+    LeaseRevoke: leaseRevokeFromWire,
+    LeaseKeepAlive: (m: WireMsg) => nonNegative(m.ID, 'lease ID'),
+    LeaseTimeToLive: (m: WireMsg): TimeToLiveRequest => ({ id: nonNegative(m.ID, 'lease ID'), keys: m.keys === true }),
+  });
+
+  const keepAlive = (call: Duplex) => {
+    streams.add(call, () => {});
+    call.on('data', (id: number | CoordError) => {
+      if (id instanceof CoordError) return failStream(call, id, log);
+      if (node.stopping) return call.end();
+      try {
+        // An unknown or expired lease answers TTL 0, as etcd does; the stream stays open.
+        const ttl = node.leaseKeepAlive(id);
+        call.write({ header: node.header(node.revision), ID: id, TTL: ttl });
+      } catch (err) {
+        failStream(call, err, log);
+      }
+    });
+    call.on('end', () => call.end());
+  };
+
+  const impl: grpc.UntypedServiceImplementation = {
+    LeaseGrant: unary(node, log, async (req: LeaseGrantRequest) => {
+      if (req.ttl > MAX_LEASE_TTL) throw ErrLeaseTtlTooLarge();
+      const id = req.id === 0 ? node.newLeaseId() : req.id;
+      const out = await node.propose({ type: 'leaseGrant', req: { id, ttl: req.ttl } });
+      if (out.type !== 'leaseGrant') throw new Error(`leaseGrant answered with ${out.type}`);
+      return { header: node.header(out.res.revision), ID: out.res.id, TTL: out.res.ttl, error: '' };
+    }),
+    LeaseRevoke: unary(node, log, async (req: LeaseRevokeRequest) => {
+      const out = await node.propose({ type: 'leaseRevoke', req });
+      if (out.type !== 'leaseRevoke') throw new Error(`leaseRevoke answered with ${out.type}`);
+      return { header: node.header(out.res.revision) };
+    }),
+    LeaseKeepAlive: keepAlive,
+    LeaseTimeToLive: unary(node, log, (req: TimeToLiveRequest) => {
+      const r = node.leaseTimeToLive(req.id, req.keys);
+      return { header: node.header(r.revision), ID: r.id, TTL: r.ttl, grantedTTL: r.grantedTtl, keys: r.keys };
+    }),
+    LeaseLeases: unary(node, log, () => ({
+      header: node.header(node.revision),
+      leases: node.leaseIds().map((id) => ({ ID: id })),
+    })),
+  };
+  return [def, impl];
+}

@@ -1,0 +1,488 @@
+// The host loop around the pure Raft core (etcd's RawNode pattern): a ticker, the peer
+// transport and the disk feed the node; each Ready is handled in the order of its contract
+// (types.ts): send `messages` at once (the leader replicates while it writes), persist
+// snapshot/entries/hardState in one WAL batch (one fdatasync), mirror them into MemoryStorage,
+// send `messagesAfterPersist`, restore and apply, serve reads, advance. While a Ready is being
+// persisted the node keeps ticking, stepping and taking proposals, so the next Ready carries
+// everything that arrived meanwhile: the fsync is shared by all of it.
+import { randomInt } from 'node:crypto';
+import {
+  MemoryStorage,
+  RaftNode,
+  bootstrapSnapshot,
+  decodeConfChange,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type Ready,
+  type Role,
+} from '../index.js';
+import { DiskStorage, type RecoveredState } from '../storage/index.js';
+import { PeerTransport, type PeerAddress, type TransportStats } from '../transport/index.js';
+import type { WalRepair, WalStats } from '../../wal/index.js';
+import { decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { ProposalLostError, ProposalTimeoutError, RaftHostClosedError } from './errors.js';
+
+/** The replicated application. Called only from the host loop, in log order. */
+export interface StateMachine<R = unknown> {
+  /** Applies one committed command; the result resolves the proposer's promise. */
+  apply(command: Uint8Array, index: number): R;
+  /** The state as of the last applied index, for a compaction snapshot. */
+  snapshot(): Uint8Array;
+  /** Replaces the state with a snapshot image. The bootstrap snapshot's image is empty: the initial state. */
+  restore(image: Uint8Array, index: number): void;
+}
+
+export interface RaftHostOptions<R> {
+  id: NodeId;
+  clusterId: string;
+  /** Directory for the WAL and snapshot files. */
+  dir: string;
+  /** The founding voters (this node included); used only when `dir` is empty. */
+  voters: NodeId[];
+  /** Peer addresses known at start; more with addPeer(). */
+  peers?: ReadonlyMap<NodeId, PeerAddress>;
+  stateMachine: StateMachine<R>;
+  /** Address to listen on for peers. Default 127.0.0.1, port 0 (ephemeral). */
+  host?: string;
+  port?: number;
+  /** Milliseconds per Raft tick. Default 50. */
+  tickMs?: number;
+  /** Default 10 ticks. */
+  electionTick?: number;
+  /** Default 1 tick. */
+  heartbeatTick?: number;
+  /** fdatasync the WAL. Default true. */
+  sync?: boolean;
+  segmentBytes?: number;
+  /** Take a state-machine snapshot every this many applied entries. Default 10000. */
+  snapshotEvery?: number;
+  /** Entries kept in memory behind a snapshot for followers slightly behind. Default 5000. */
+  keepEntries?: number;
+  /** A proposal or read not answered in this time is rejected (outcome unknown). Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Further core settings (preVote and checkQuorum default to true here). */
+  raft?: Partial<Omit<RaftConfig, 'id' | 'storage' | 'applied'>>;
+  maxQueuedMessages?: number;
+  /** Called when this node learns of a new leader or changes role. */
+  onLeaderChange?: (status: RaftHostStatus) => void;
+  /** The host stopped because of an error it cannot recover from (a failed fsync, a core invariant). */
+  onFatal?: (err: Error) => void;
+}
+
+export interface RaftHostStatus {
+  id: NodeId;
+  role: Role;
+  lead: NodeId;
+  term: number;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  conf: ConfState;
+}
+
+export interface RaftHostStats {
+  wal: WalStats;
+  transport: TransportStats;
+  readies: number;
+  persists: number;
+  snapshots: number;
+}
+
+interface Waiter<T> {
+  resolve: (value: T) => void;
+  reject: (err: Error) => void;
+  deadline: number;
+}
+
+interface ProposalWaiter<R> extends Waiter<{ index: number; result: R }> {
+  /** Set when proposed on the leader: where the entry went, to detect it being overwritten. */
+  index?: number;
+}
+
+export class RaftHost<R = unknown> {
+  private readonly incarnation = randomInt(1, 2 ** 32);
+  private seq = 0;
+  private readonly proposals = new Map<number, ProposalWaiter<R>>();
+  /** Leader-local proposals by the index they were appended at. */
+  private readonly proposalAt = new Map<number, number>();
+  private readonly reads = new Map<number, Waiter<{ index: number }>>();
+  private readsWaiting: { index: number; seq: number }[] = [];
+  private applied: number;
+  private conf: ConfState;
+  private snapshotIndex: number;
+  /** A commit-only hard state not worth an fsync by itself: written with the next batch. */
+  private lazyHardState: HardState | undefined;
+  private ticker: NodeJS.Timeout | null = null;
+  private kickScheduled = false;
+  private draining: Promise<void> | null = null;
+  private closed = false;
+  private failure: Error | null = null;
+  private readonly counters = { readies: 0, persists: 0, snapshots: 0 };
+  private readonly requestTimeoutMs: number;
+
+  private constructor(
+    private readonly opts: RaftHostOptions<R>,
+    private readonly node: RaftNode,
+    private readonly memory: MemoryStorage,
+    private readonly disk: DiskStorage,
+    private transport: PeerTransport | null,
+    /** What recovery found, for the caller's log. */
+    readonly recovered: { repaired: WalRepair | null; skippedSnapshots: string[] },
+  ) {
+    const snap = memory.snapshot();
+    this.applied = snap.meta.index;
+    this.snapshotIndex = snap.meta.index;
+    this.conf = snap.meta.conf;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+  }
+
+  static async start<R>(opts: RaftHostOptions<R>): Promise<RaftHost<R>> {
+    if (!opts.voters.includes(opts.id)) throw new Error(`raft host: voters ${opts.voters} do not include ${opts.id}`);
+    const { storage: disk, state } = await DiskStorage.open({ dir: opts.dir, sync: opts.sync, segmentBytes: opts.segmentBytes });
+    let host: RaftHost<R> | undefined;
+    try {
+      const memory = await RaftHost.loadMemory(disk, state, opts);
+      const snap = memory.snapshot();
+      if (snap.meta.index > 1 || snap.data.length > 0) opts.stateMachine.restore(snap.data, snap.meta.index);
+      const node = new RaftNode({
+        electionTick: 10,
+        heartbeatTick: 1,
+        preVote: true,
+        checkQuorum: true,
+        random: Math.random,
+        ...opts.raft,
+        ...(opts.electionTick !== undefined ? { electionTick: opts.electionTick } : {}),
+        ...(opts.heartbeatTick !== undefined ? { heartbeatTick: opts.heartbeatTick } : {}),
+        id: opts.id,
+        storage: memory,
+        applied: snap.meta.index,
+      });
+      host = new RaftHost(opts, node, memory, disk, null, { repaired: state.repaired, skippedSnapshots: state.skippedSnapshots });
+      const h = host;
+      h.transport = await PeerTransport.listen({
+        clusterId: opts.clusterId,
+        nodeId: opts.id,
+        host: opts.host,
+        port: opts.port,
+        peers: opts.peers,
+        maxQueuedMessages: opts.maxQueuedMessages,
+        onMessage: (m) => h.receive(m),
+        onUnreachable: (peer) => h.unreachable(peer),
+      });
+      h.ticker = setInterval(() => h.tick(), opts.tickMs ?? 50);
+      return h;
+    } catch (err) {
+      if (host === undefined) await disk.close();
+      else await host.close();
+      throw err;
+    }
+  }
+
+  /** Rebuilds the core's view of the log from disk; a fresh directory is bootstrapped. */
+  private static async loadMemory<R>(disk: DiskStorage, state: RecoveredState, opts: RaftHostOptions<R>): Promise<MemoryStorage> {
+    const fresh = state.snapshot === null && state.entries.length === 0 && state.hardState.term === 0;
+    if (fresh) {
+      const conf: ConfState = { voters: [...opts.voters].sort((a, b) => a - b), learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+      const memory = MemoryStorage.bootstrap(conf);
+      await disk.persist({ snapshot: bootstrapSnapshot(conf), entries: [], hardState: memory.initialState().hardState });
+      return memory;
+    }
+    const memory = new MemoryStorage();
+    if (state.snapshot !== null) memory.applySnapshot(state.snapshot);
+    memory.append(state.entries);
+    memory.setHardState(state.hardState);
+    return memory;
+  }
+
+  /** The address peers reach this node at. */
+  get address(): PeerAddress {
+    return this.requireTransport().address;
+  }
+
+  addPeer(id: NodeId, address: PeerAddress): void {
+    this.requireTransport().addPeer(id, address);
+  }
+
+  /**
+   * Replicates `command`; resolves once it is committed and applied here, with its log index
+   * and what the state machine returned. Rejects with the core's ProposalDroppedError (no leader: retry),
+   * ProposalLostError (overwritten by a new leader), ProposalTimeoutError (outcome unknown).
+   */
+  propose(command: Uint8Array): Promise<{ index: number; result: R }> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new RaftHostClosedError());
+    const seq = ++this.seq;
+    const data = encodeEnvelope({ proposer: this.opts.id, incarnation: this.incarnation, seq, command });
+    return new Promise((resolve, reject) => {
+      const waiter: ProposalWaiter<R> = { resolve, reject, deadline: Date.now() + this.requestTimeoutMs };
+      try {
+        const wasLeader = this.node.role === 'leader';
+        this.node.propose(data);
+        if (wasLeader) {
+          waiter.index = this.node.log.lastIndex();
+          this.proposalAt.set(waiter.index, seq);
+        }
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      this.proposals.set(seq, waiter);
+      this.kick();
+    });
+  }
+
+  /** Resolves with a read index once this node has applied it: reads after that are linearizable. */
+  readIndex(): Promise<{ index: number }> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new RaftHostClosedError());
+    const seq = ++this.seq;
+    return new Promise((resolve, reject) => {
+      try {
+        this.node.readIndex(readContext(this.incarnation, seq));
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      this.reads.set(seq, { resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
+      this.kick();
+    });
+  }
+
+  /** Starts an election at once (tests, leadership hand-over by an operator). */
+  campaign(): void {
+    this.node.campaign();
+    this.kick();
+  }
+
+  status(): RaftHostStatus {
+    return {
+      id: this.opts.id,
+      role: this.node.role,
+      lead: this.node.lead,
+      term: this.node.term,
+      commit: this.node.log.committed,
+      applied: this.applied,
+      lastIndex: this.node.log.lastIndex(),
+      conf: this.conf,
+    };
+  }
+
+  stats(): RaftHostStats {
+    return { wal: this.disk.walStats(), transport: this.requireTransport().stats(), ...this.counters };
+  }
+
+  /** Stops ticking and networking, finishes the Ready in progress, closes the WAL. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ticker !== null) clearInterval(this.ticker);
+    this.ticker = null;
+    await this.transport?.close();
+    if (this.draining !== null) await this.draining;
+    this.rejectAll(this.failure ?? new RaftHostClosedError());
+    await this.disk.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs
+
+  private tick(): void {
+    if (this.closed) return;
+    this.node.tick();
+    this.expireRequests(Date.now());
+    this.kick();
+  }
+
+  private receive(m: Message): void {
+    if (this.closed) return;
+    this.node.step(m);
+    this.kick();
+  }
+
+  private unreachable(peer: NodeId): void {
+    if (this.closed) return;
+    this.node.reportUnreachable(peer);
+    this.kick();
+  }
+
+  /** Handles Readys after this turn's I/O callbacks, so one Ready carries all of them. */
+  private kick(): void {
+    if (this.kickScheduled || this.closed) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      if (this.draining === null && !this.closed) this.draining = this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (!this.closed && this.node.hasReady()) await this.handleReady(this.node.ready());
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.draining = null;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The Ready contract
+
+  private async handleReady(rd: Ready): Promise<void> {
+    this.counters.readies++;
+    if (rd.softState !== undefined) this.opts.onLeaderChange?.(this.status());
+    this.send(rd.messages);
+
+    if (rd.mustSync || rd.snapshot !== undefined) {
+      const hardState = rd.hardState ?? this.lazyHardState;
+      this.lazyHardState = undefined;
+      await this.disk.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState });
+      this.counters.persists++;
+    } else if (rd.hardState !== undefined) {
+      this.lazyHardState = rd.hardState;
+    }
+    if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot);
+    if (rd.entries.length > 0) this.memory.append(rd.entries);
+    if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState);
+    this.send(rd.messagesAfterPersist);
+
+    if (rd.snapshot !== undefined) {
+      this.opts.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta.index);
+      this.applied = rd.snapshot.meta.index;
+      this.snapshotIndex = rd.snapshot.meta.index;
+      this.conf = rd.snapshot.meta.conf;
+    }
+    for (const e of rd.committedEntries) this.apply(e);
+    for (const rs of rd.readStates) {
+      const seq = readSeq(rs.context, this.incarnation);
+      if (seq !== null && this.reads.has(seq)) this.readsWaiting.push({ index: rs.index, seq });
+    }
+    this.serveReads();
+    this.node.advance(rd);
+    await this.maybeSnapshot();
+  }
+
+  private send(messages: Message[]): void {
+    if (messages.length === 0 || this.transport === null) return;
+    this.transport.send(messages);
+    for (const m of messages) {
+      // The whole snapshot travels in one frame: queued on a live connection counts as sent.
+      if (m.type === 'snap') this.node.reportSnapshot(m.to, this.transport.isConnected(m.to));
+    }
+  }
+
+  private apply(e: Entry): void {
+    if (e.index !== this.applied + 1) throw new Error(`raft host: applying ${e.index} after ${this.applied}`);
+    this.applied = e.index;
+    const localSeq = this.proposalAt.get(e.index);
+    if (localSeq !== undefined) this.proposalAt.delete(e.index);
+
+    let appliedSeq: number | null = null;
+    if (e.type === 'confChange') {
+      this.conf = this.node.applyConfChange(decodeConfChange(e.data));
+    } else if (e.data.length > 0) {
+      const env = decodeEnvelope(e.data);
+      const result = this.opts.stateMachine.apply(env.command, e.index);
+      if (env.proposer === this.opts.id && env.incarnation === this.incarnation) {
+        appliedSeq = env.seq;
+        const w = this.proposals.get(env.seq);
+        if (w !== undefined) {
+          this.proposals.delete(env.seq);
+          w.resolve({ index: e.index, result });
+        }
+      }
+    }
+    // A new leader overwrote the slot this node's proposal was appended at.
+    if (localSeq !== undefined && localSeq !== appliedSeq) {
+      const w = this.proposals.get(localSeq);
+      if (w !== undefined) {
+        this.proposals.delete(localSeq);
+        w.reject(new ProposalLostError(e.index));
+      }
+    }
+  }
+
+  private serveReads(): void {
+    if (this.readsWaiting.length === 0) return;
+    const still: { index: number; seq: number }[] = [];
+    for (const r of this.readsWaiting) {
+      const w = this.reads.get(r.seq);
+      if (w === undefined) continue;
+      if (r.index <= this.applied) {
+        this.reads.delete(r.seq);
+        w.resolve({ index: r.index });
+      } else {
+        still.push(r);
+      }
+    }
+    this.readsWaiting = still;
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const every = this.opts.snapshotEvery ?? 10_000;
+    if (this.applied - this.snapshotIndex < every) return;
+    const snap = this.memory.createSnapshot(this.applied, this.conf, this.opts.stateMachine.snapshot());
+    await this.disk.saveSnapshot(snap);
+    this.snapshotIndex = snap.meta.index;
+    this.counters.snapshots++;
+    const upTo = this.applied - (this.opts.keepEntries ?? 5_000);
+    if (upTo >= this.memory.firstIndex()) this.memory.compact(upTo);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Failure and timeouts
+
+  private expireRequests(now: number): void {
+    // Maps iterate in insertion order, which is deadline order: stop at the first live one.
+    for (const [seq, w] of this.proposals) {
+      if (w.deadline > now) break;
+      this.proposals.delete(seq);
+      if (w.index !== undefined) this.proposalAt.delete(w.index);
+      w.reject(new ProposalTimeoutError('proposal'));
+    }
+    for (const [seq, w] of this.reads) {
+      if (w.deadline > now) break;
+      this.reads.delete(seq);
+      w.reject(new ProposalTimeoutError('read'));
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failure !== null) return;
+    this.failure = err;
+    this.rejectAll(err);
+    this.opts.onFatal?.(err);
+    void this.close();
+  }
+
+  private rejectAll(err: Error): void {
+    for (const w of this.proposals.values()) w.reject(err);
+    for (const w of this.reads.values()) w.reject(err);
+    this.proposals.clear();
+    this.proposalAt.clear();
+    this.reads.clear();
+    this.readsWaiting = [];
+  }
+
+  private requireTransport(): PeerTransport {
+    if (this.transport === null) throw new Error('raft host: not started');
+    return this.transport;
+  }
+}
+
+function readContext(incarnation: number, seq: number): Uint8Array {
+  const buf = Buffer.alloc(12);
+  buf.writeUInt32LE(incarnation, 0);
+  buf.writeUIntLE(seq, 4, 6);
+  return buf;
+}
+
+function readSeq(context: Uint8Array, incarnation: number): number | null {
+  if (context.length !== 12) return null;
+  const buf = Buffer.from(context.buffer, context.byteOffset, context.length);
+  return buf.readUInt32LE(0) === incarnation ? buf.readUIntLE(4, 6) : null;
+}

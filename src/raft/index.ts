@@ -1,0 +1,49 @@
+// Public surface of Shoal's Raft consensus core.
+//
+// The core is a pure, deterministic state machine in the style of etcd's `raft` package: no
+// timers, sockets, clocks, randomness or files. Time is `tick()`, randomness is the injected
+// `RaftConfig.random`, and all I/O is done by the host from `Ready` batches (see the contract
+// on `Ready` in types.ts and on `RaftNode` in core/raw-node.ts).
+//
+// Extension points for deliberately BROKEN variants (tests and the simulator subclass RaftNode
+// and override these protected methods to check that the checkers catch the bug):
+//
+//   canCommitAt(index): boolean
+//       Figure 8 rule: the leader commits by counting replicas only entries of its current
+//       term. Broken: `return true` (commits an old-term entry once a majority stores it).
+//   maybeCommit(): boolean
+//       How the leader's commit index advances from the quorum's match indexes.
+//   appendAfterConflict(ents: Entry[]): void
+//       How a follower stores entries starting at the first missing/conflicting one; the
+//       default truncates its conflicting suffix. Broken: append only entries beyond
+//       `this.log.lastIndex()` (keeps the divergent suffix).
+//   acceptEntries(prevIndex, prevTerm, leaderCommit, ents): number | undefined
+//       The whole AppendEntries consistency check on the follower.
+//   handleReadIndexAtLeader(m: Message): void
+//       How the leader serves a ReadIndex request. Broken: `this.respondToRead(m,
+//       this.log.committed)` (answers without confirming leadership or a current-term commit).
+//   respondToRead(req: Message, index: number): void
+//       Delivers a confirmed read index (a ReadState locally, readIndexResp to a forwarder).
+//   leaseValid(): boolean
+//       Lease check for readOnlyOption 'leaseBased'.
+//   shouldGrantVote(m: Message): boolean, inLease(m: Message): boolean
+//       Voting rules (election restriction; leader lease against disruptive candidates).
+//   handleAppendEntries, handleAppendResponse, handleHeartbeat, handleSnapshot, restore,
+//   stepFollower, stepCandidate, stepLeader, becomeLeader, sendAppend, maybeSendAppend
+//       Finer-grained hooks; see core/raft.ts.
+//
+// Inside an override, `this.log` (RaftLog), `this.tracker` (ProgressTracker), `this.term`,
+// `this.role` and `this.id` are available.
+
+export * from './types.js';
+export { RaftNode, type NodeStatus, type ProgressStatus } from './core/raw-node.js';
+export { Raft, message } from './core/raft.js';
+export { MemoryStorage, bootstrapSnapshot, emptyConfState } from './core/memory-storage.js';
+export { encodeConfChange, decodeConfChange, ConfChangeError } from './core/confchange.js';
+export { ProposalDroppedError, type DropReason } from './core/errors.js';
+export { RaftInvariantError } from './core/assert.js';
+export { entrySize } from './core/entry-size.js';
+export { RaftLog } from './core/raft-log.js';
+export { Progress, type ProgressState } from './core/progress.js';
+export { Inflights } from './core/inflights.js';
+export { ProgressTracker, type MembershipConfig } from './core/tracker.js';

@@ -1,0 +1,128 @@
+// The nemesis: which faults a run suffers, drawn from its seed.
+//
+// Each seed first draws a profile (core options, message size, how often faults strike, how
+// aggressive the targeted faults are), so the seeds together cover configurations a single
+// setting would miss. Faults are random events (partitions, one-way cuts, crashes, restarts,
+// lossy links) plus two targeted ones that make Raft's rare interleavings common: isolating
+// or crashing a leader right after it is elected (terms whose no-op never replicates) and
+// crashing a leader right after it advances its commit index (the figure 8 shape).
+
+import type { NodeHost } from './host.js';
+import { CALM, type Network, type NetworkFaults } from './network.js';
+import type { Prng } from './prng.js';
+
+export interface FaultProfile {
+  preVote: boolean;
+  checkQuorum: boolean;
+  maxSizePerMsg: number;
+  snapshotEvery: number;
+  /** Mean ticks between random fault events. */
+  faultEveryTicks: number;
+  /** Chance that a newly elected leader is cut off or crashed at once. */
+  hitNewLeader: number;
+  /** Chance that a leader crashes right after advancing its commit index. */
+  crashOnCommit: number;
+}
+
+export function drawProfile(rng: Prng): FaultProfile {
+  return {
+    preVote: rng.chance(0.5),
+    checkQuorum: rng.chance(0.5),
+    maxSizePerMsg: rng.pick([0, 0, 128, 1024]),
+    snapshotEvery: rng.pick([6, 12, 40]),
+    faultEveryTicks: rng.pick([5, 10, 20]),
+    hitNewLeader: rng.pick([0, 0.15, 0.4]),
+    crashOnCommit: rng.pick([0, 0.05, 0.2]),
+  };
+}
+
+export class Nemesis {
+  active = true;
+
+  constructor(
+    private readonly rng: Prng,
+    private readonly profile: FaultProfile,
+    private readonly network: Network,
+    private readonly hosts: Map<number, NodeHost>,
+    private readonly after: (delay: number, run: () => void) => void,
+  ) {}
+
+  private get ids(): number[] {
+    return [...this.hosts.keys()];
+  }
+
+  private crash(id: number): void {
+    // Keep one node up: with everything down there is nothing left to test.
+    if ([...this.hosts.values()].filter((h) => h.up).length > 1) this.hosts.get(id)!.crash();
+  }
+
+  onLeaderElected(id: number): void {
+    if (!this.active || !this.rng.chance(this.profile.hitNewLeader)) return;
+    this.after(this.rng.range(0, 3), () => {
+      if (!this.active) return;
+      if (this.rng.chance(0.5)) this.crash(id);
+      else this.network.partition([[id], this.ids.filter((x) => x !== id)]);
+    });
+  }
+
+  onLeaderCommitted(id: number): void {
+    if (!this.active || !this.rng.chance(this.profile.crashOnCommit)) return;
+    this.after(this.rng.range(0, 2), () => {
+      if (this.active) this.crash(id);
+    });
+  }
+
+  /** One random fault event. */
+  strike(): void {
+    const rng = this.rng;
+    const ids = this.ids;
+    const up = ids.filter((id) => this.hosts.get(id)!.up);
+    const down = ids.filter((id) => !this.hosts.get(id)!.up);
+    const r = rng.float();
+    if (r < 0.12) {
+      const shuffled = rng.shuffle([...ids]);
+      const k = rng.range(1, Math.floor((ids.length - 1) / 2));
+      this.network.heal();
+      this.network.partition([shuffled.slice(0, k), shuffled.slice(k)]);
+    } else if (r < 0.22) {
+      const leader = ids.find((id) => this.hosts.get(id)!.role === 'leader') ?? rng.pick(ids);
+      this.network.heal();
+      this.network.partition([[leader], ids.filter((id) => id !== leader)]);
+    } else if (r < 0.32) {
+      // One-way cuts: a node that can send but not receive, or the reverse.
+      const n = rng.range(1, ids.length);
+      for (let i = 0; i < n; i++) {
+        const a = rng.pick(ids);
+        const b = rng.pick(ids);
+        if (a !== b) this.network.cut(a, b);
+      }
+    } else if (r < 0.48) {
+      this.network.heal();
+    } else if (r < 0.64) {
+      if (up.length > 0) this.crash(rng.pick(up));
+    } else if (r < 0.84) {
+      if (down.length > 0) this.hosts.get(rng.pick(down))!.restart();
+    } else {
+      this.network.faults = randomFaults(rng);
+    }
+  }
+
+  /** Faults stop: reliable network, every node back up. */
+  heal(): void {
+    this.active = false;
+    this.network.heal();
+    this.network.faults = CALM;
+    for (const h of this.hosts.values()) h.restart();
+  }
+}
+
+function randomFaults(rng: Prng): NetworkFaults {
+  return {
+    drop: rng.pick([0, 0.02, 0.05, 0.1, 0.2]),
+    duplicate: rng.pick([0, 0.02, 0.05, 0.1]),
+    slow: rng.pick([0, 0.02, 0.05, 0.1]),
+    minDelay: 1,
+    maxDelay: rng.pick([3, 6, 12]),
+    longDelay: rng.pick([20, 60, 150]),
+  };
+}

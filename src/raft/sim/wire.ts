@@ -1,0 +1,17 @@
+// Client <-> node messages in the simulation.
+
+import type { KvInput, KvOutput } from '../../lincheck/index.js';
+
+export interface ClientRequest {
+  reqId: string;
+  clientId: number;
+  input: KvInput;
+}
+
+export type ClientResponse =
+  | { reqId: string; ok: true; output: KvOutput }
+  /** Rejected before it was proposed: it will never take effect. */
+  | { reqId: string; ok: false; leaderHint: number };
+
+/** Network ids of clients, disjoint from node ids (1..n). */
+export const CLIENT_ID_BASE = 100;

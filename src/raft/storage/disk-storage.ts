@@ -1,0 +1,135 @@
+// The Raft host's durable storage: hard states, entries and snapshot markers as WAL records
+// (one Ready = one WAL batch = one fdatasync, shared with whatever else is queued), snapshot
+// images in a SnapshotStore, and WAL segments released once a snapshot covers them.
+import { SnapshotStore, Wal, type WalRepair, type WalStats } from '../../wal/index.js';
+import type { Entry, HardState, Snapshot } from '../types.js';
+import { decodeSnapshot, encodeSnapshot } from '../transport/index.js';
+import type { LsnRuns } from './lsn-runs.js';
+import { encodeEntries, encodeHardState, encodeSnapshotMarker } from './records.js';
+import { replay } from './replay.js';
+
+export interface DiskStorageOptions {
+  dir: string;
+  /** fdatasync before acknowledging. Default true. */
+  sync?: boolean;
+  segmentBytes?: number;
+  /** Snapshot files kept. Default 2. */
+  retainSnapshots?: number;
+}
+
+/** What a restart finds on disk: load it into the core's MemoryStorage in this order. */
+export interface RecoveredState {
+  snapshot: Snapshot | null;
+  entries: Entry[];
+  hardState: HardState;
+  /** A torn WAL tail cut during recovery, for the log. */
+  repaired: WalRepair | null;
+  /** Newer snapshot files skipped because their checksum failed. */
+  skippedSnapshots: string[];
+}
+
+/** The durable part of a Ready. */
+export interface PersistUpdate {
+  snapshot?: Snapshot;
+  entries: readonly Entry[];
+  hardState?: HardState;
+}
+
+export class DiskStorage {
+  private busy = false;
+
+  private constructor(
+    private readonly wal: Wal,
+    private readonly snapshots: SnapshotStore,
+    private readonly runs: LsnRuns,
+    private hardState: HardState,
+  ) {}
+
+  static async open(opts: DiskStorageOptions): Promise<{ storage: DiskStorage; state: RecoveredState }> {
+    const sync = opts.sync ?? true;
+    const snapshots = await SnapshotStore.open({ dir: opts.dir, retain: opts.retainSnapshots ?? 2, sync });
+    const { wal, records, repaired } = await Wal.open({ dir: opts.dir, segmentBytes: opts.segmentBytes, sync });
+    try {
+      const latest = await snapshots.loadLatest();
+      const stored = latest === null ? null : decodeSnapshot(latest.data);
+      if (stored !== null && latest !== null && stored.meta.index !== latest.index) {
+        throw new Error(`raft storage: snapshot file ${latest.index} holds index ${stored.meta.index}`);
+      }
+      const rec = replay(records, wal.firstLsn === 1, stored);
+      const storage = new DiskStorage(wal, snapshots, rec.runs, rec.hardState);
+      const state: RecoveredState = {
+        snapshot: rec.snapshot,
+        entries: rec.entries,
+        hardState: rec.hardState,
+        repaired,
+        skippedSnapshots: latest?.skipped ?? [],
+      };
+      return { storage, state };
+    } catch (err) {
+      await wal.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Makes a Ready's snapshot, entries and hard state durable. The snapshot file is written
+   * first; its marker, the entries and the hard state then go in one WAL batch, so a crash
+   * keeps a prefix of them. Calls must not overlap (the host persists one Ready at a time).
+   */
+  async persist(update: PersistUpdate): Promise<void> {
+    await this.exclusive(async () => {
+      const payloads: Buffer[] = [];
+      if (update.snapshot !== undefined) {
+        await this.snapshots.save(update.snapshot.meta.index, encodeSnapshot(update.snapshot));
+        payloads.push(encodeSnapshotMarker(update.snapshot.meta.index, update.snapshot.meta.term));
+      }
+      if (update.entries.length > 0) payloads.push(encodeEntries(update.entries));
+      if (update.hardState !== undefined) payloads.push(encodeHardState(update.hardState));
+      if (payloads.length === 0) return;
+
+      const firstLsn = this.wal.nextLsn;
+      const done = this.wal.appendBatch(payloads);
+      // A received snapshot replaces the log, unlike a local one (see saveSnapshot).
+      if (update.snapshot !== undefined) this.runs.clear();
+      if (update.entries.length > 0) this.runs.wrote(update.entries[0].index, firstLsn + (update.snapshot ? 1 : 0));
+      if (update.hardState !== undefined) this.hardState = { ...update.hardState };
+      await done;
+    });
+  }
+
+  /**
+   * Stores a snapshot of the local state machine (its log entries stay) and releases the WAL
+   * segments it makes redundant: everything before both its marker and the record holding
+   * the entry after it.
+   */
+  async saveSnapshot(snapshot: Snapshot): Promise<number> {
+    return this.exclusive(async () => {
+      const { index, term } = snapshot.meta;
+      await this.snapshots.save(index, encodeSnapshot(snapshot));
+      const markerLsn = this.wal.nextLsn;
+      // The current hard state rides along so no older hard-state record is still needed.
+      await this.wal.appendBatch([encodeSnapshotMarker(index, term), encodeHardState(this.hardState)]);
+      this.runs.dropBelow(index + 1);
+      const holder = this.runs.lsnOf(index + 1);
+      return this.wal.releaseBefore(holder === null ? markerLsn : Math.min(holder, markerLsn));
+    });
+  }
+
+  walStats(): WalStats {
+    return this.wal.stats();
+  }
+
+  async close(): Promise<void> {
+    await this.wal.close();
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new Error('raft storage: overlapping persist/saveSnapshot calls');
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+}

@@ -1,0 +1,260 @@
+// A segmented write-ahead log with group commit.
+//
+// Segments are files named by the LSN of their first record (`00000000000000000001.wal`).
+// append() assigns the LSN at once, in call order; the record is acknowledged only after the
+// write carrying it was fdatasync'ed. While one write+fdatasync is in flight, every append that
+// arrives queues up, and the next write carries all of them: under load, many records share
+// one fsync. Only one write is in flight at a time, which recovery relies on (scan.ts).
+import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, writeFully } from './fsutil.js';
+import { encodeRecord, frameBytes } from './record.js';
+import { scanSegment } from './scan.js';
+import { WalCorruptionError, type WalOptions, type WalRecord, type WalRepair, type WalStats } from './types.js';
+
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const SEGMENT_NAME = /^(\d{20})\.wal$/;
+
+interface Segment {
+  firstLsn: number;
+  path: string;
+}
+
+interface Pending {
+  lsn: number;
+  data: Buffer;
+}
+
+interface Waiter {
+  /** Resolved once every record up to this LSN is durable. */
+  lastLsn: number;
+  resolve: (lsn: number) => void;
+  reject: (err: Error) => void;
+}
+
+export interface WalOpenResult {
+  wal: Wal;
+  /** Every stored record, in LSN order (views into the segment buffers read at open). */
+  records: WalRecord[];
+  repaired: WalRepair | null;
+}
+
+function segmentName(firstLsn: number): string {
+  return `${String(firstLsn).padStart(20, '0')}.wal`;
+}
+
+export class Wal {
+  private readonly queue: Pending[] = [];
+  private readonly waiters: Waiter[] = [];
+  private flushing: Promise<void> | null = null;
+  private flushScheduled = false;
+  private failure: Error | null = null;
+  private closed = false;
+  private readonly counters: WalStats = { records: 0, writes: 0, fsyncs: 0, bytes: 0 };
+
+  private constructor(
+    private readonly dir: string,
+    private readonly segmentBytes: number,
+    private readonly sync: boolean,
+    private readonly segments: Segment[],
+    private fh: FileHandle,
+    /** Bytes in the active (last) segment. */
+    private activeBytes: number,
+    private next: number,
+  ) {}
+
+  static async open(options: WalOptions): Promise<WalOpenResult> {
+    const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    const sync = options.sync ?? true;
+    if (!(segmentBytes > 0)) throw new Error(`wal: segmentBytes must be positive, got ${segmentBytes}`);
+    await mkdir(options.dir, { recursive: true });
+
+    const segments: Segment[] = (await readdir(options.dir))
+      .map((name) => SEGMENT_NAME.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ firstLsn: Number(m[1]), path: join(options.dir, m[0]) }))
+      .sort((a, b) => a.firstLsn - b.firstLsn);
+    if (segments.length === 0) {
+      const path = join(options.dir, segmentName(1));
+      await (await open(path, 'wx')).close();
+      if (sync) await fsyncDir(options.dir);
+      segments.push({ firstLsn: 1, path });
+    }
+
+    const records: WalRecord[] = [];
+    let repaired: WalRepair | null = null;
+    let activeBytes = 0;
+    let expected = segments[0].firstLsn;
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i];
+      const isLast = i === segments.length - 1;
+      if (seg.firstLsn !== expected) {
+        throw new WalCorruptionError(`wal: ${seg.path} starts at LSN ${seg.firstLsn}, expected ${expected}: a segment is missing`);
+      }
+      const buf = await readFile(seg.path);
+      const scan = scanSegment(buf, seg.firstLsn);
+      if (scan.damage !== null) {
+        const where = `${seg.path} at offset ${scan.damage.offset} (LSN ${scan.damage.lsn})`;
+        if (!isLast) {
+          throw new WalCorruptionError(`wal: corrupt record in ${where}, a sealed segment: acknowledged records are lost`);
+        }
+        if (scan.damage.laterWriteLsn !== null) {
+          throw new WalCorruptionError(
+            `wal: corrupt record in ${where} is followed by LSN ${scan.damage.laterWriteLsn} from a later write: ` +
+              'the damaged write had been acknowledged, so records are lost',
+          );
+        }
+        // A torn final write: it was never acknowledged, so cutting it loses nothing promised.
+        const fh = await open(seg.path, 'r+');
+        try {
+          await fh.truncate(scan.validBytes);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        repaired = {
+          segment: seg.path,
+          offset: scan.validBytes,
+          truncatedBytes: buf.length - scan.validBytes,
+          lsn: scan.damage.lsn,
+        };
+      }
+      for (const r of scan.records) records.push(r);
+      expected = seg.firstLsn + scan.records.length;
+      if (isLast) activeBytes = scan.validBytes;
+    }
+
+    const fh = await open(segments[segments.length - 1].path, 'r+');
+    const wal = new Wal(options.dir, segmentBytes, sync, segments, fh, activeBytes, expected);
+    return { wal, records, repaired };
+  }
+
+  /** The LSN the next append will get. */
+  get nextLsn(): number {
+    return this.next;
+  }
+
+  /** The lowest LSN still stored (records below it were released). */
+  get firstLsn(): number {
+    return this.segments[0].firstLsn;
+  }
+
+  stats(): WalStats {
+    return { ...this.counters };
+  }
+
+  /** Resolves with the record's LSN once it is durable. */
+  append(data: Buffer): Promise<number> {
+    return this.appendBatch([data]);
+  }
+
+  /** Appends records with consecutive LSNs; resolves with the last one once all are durable. */
+  appendBatch(datas: readonly Buffer[]): Promise<number> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('wal: closed'));
+    if (datas.length === 0) return Promise.resolve(this.next - 1);
+    for (const data of datas) this.queue.push({ lsn: this.next++, data });
+    const lastLsn = this.next - 1;
+    const done = new Promise<number>((resolve, reject) => this.waiters.push({ lastLsn, resolve, reject }));
+    this.schedule();
+    return done;
+  }
+
+  /**
+   * Deletes whole segments whose records are all below `lsn` (covered by a snapshot).
+   * The active segment is never deleted. Resolves with the number of segments deleted.
+   */
+  async releaseBefore(lsn: number): Promise<number> {
+    let count = 0;
+    while (this.segments.length > 1 && this.segments[1].firstLsn <= lsn) {
+      const seg = this.segments.shift() as Segment;
+      await unlink(seg.path);
+      count++;
+    }
+    if (count > 0 && this.sync) await fsyncDir(this.dir);
+    return count;
+  }
+
+  /** Waits for queued appends to become durable, then closes the active segment. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.flushing !== null || this.queue.length > 0) {
+      if (this.flushing === null) this.flushing = this.flushLoop();
+      await this.flushing;
+    }
+    await this.fh.close();
+  }
+
+  private schedule(): void {
+    // Deferred to the end of the current tick so appends issued synchronously share a write.
+    if (this.flushing !== null || this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      if (this.flushing === null && this.queue.length > 0) this.flushing = this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && this.failure === null) await this.flushOnce();
+    } catch (err) {
+      // After a failed write or fsync the page cache state is unknown (fsyncgate): refuse all
+      // further appends rather than acknowledge records that may not be on disk.
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      for (const w of this.waiters.splice(0)) w.reject(this.failure);
+      this.queue.length = 0;
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private async flushOnce(): Promise<void> {
+    // A write never straddles segments; a segment exceeds segmentBytes only for a single
+    // record larger than it.
+    if (this.activeBytes > 0 && this.activeBytes + frameBytes(this.queue[0].data.length) > this.segmentBytes) {
+      await this.rollover(this.queue[0].lsn);
+    }
+    const room = this.segmentBytes - this.activeBytes;
+    let count = 0;
+    let bytes = 0;
+    while (count < this.queue.length) {
+      const size = frameBytes(this.queue[count].data.length);
+      if (count > 0 && bytes + size > room) break;
+      bytes += size;
+      count++;
+    }
+    const batch = this.queue.splice(0, count);
+    const buf = Buffer.allocUnsafe(bytes);
+    let offset = 0;
+    for (let i = 0; i < batch.length; i++) offset = encodeRecord(buf, offset, batch[i].lsn, i, batch[i].data);
+    if (offset !== bytes) throw new Error(`wal: encoded ${offset} bytes, expected ${bytes}`);
+
+    await writeFully(this.fh, buf, this.activeBytes);
+    this.activeBytes += bytes;
+    this.counters.writes++;
+    if (this.sync) {
+      await this.fh.datasync();
+      this.counters.fsyncs++;
+    }
+    this.counters.records += batch.length;
+    this.counters.bytes += bytes;
+
+    const durable = batch[batch.length - 1].lsn;
+    while (this.waiters.length > 0 && this.waiters[0].lastLsn <= durable) {
+      const w = this.waiters.shift() as Waiter;
+      w.resolve(w.lastLsn);
+    }
+  }
+
+  private async rollover(firstLsn: number): Promise<void> {
+    // The active segment's contents were fdatasync'ed with each write; closing seals it.
+    await this.fh.close();
+    const path = join(this.dir, segmentName(firstLsn));
+    this.fh = await open(path, 'wx');
+    if (this.sync) await fsyncDir(this.dir);
+    this.segments.push({ firstLsn, path });
+    this.activeBytes = 0;
+  }
+}

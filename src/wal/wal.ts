@@ -180,7 +180,7 @@ export class Wal {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing !== null || this.queue.length > 0) {
-      if (this.flushing === null) this.flushing = this.flushLoop();
+      if (this.flushing === null) this.startFlush();
       await this.flushing;
     }
     await this.fh.close();
@@ -192,7 +192,14 @@ export class Wal {
     this.flushScheduled = true;
     process.nextTick(() => {
       this.flushScheduled = false;
-      if (this.flushing === null && this.queue.length > 0) this.flushing = this.flushLoop();
+      if (this.flushing === null && this.queue.length > 0) this.startFlush();
+    });
+  }
+
+  private startFlush(): void {
+    // Cleared in a later microtask, never before the assignment (the loop may finish at once).
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = null;
     });
   }
 
@@ -205,8 +212,6 @@ export class Wal {
       this.failure = err instanceof Error ? err : new Error(String(err));
       for (const w of this.waiters.splice(0)) w.reject(this.failure);
       this.queue.length = 0;
-    } finally {
-      this.flushing = null;
     }
   }
 

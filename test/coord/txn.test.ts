@@ -239,3 +239,26 @@ describe('txn validation', () => {
     expect(sm.currentRevision).toBe(4);
   });
 });
+
+describe('validateCommand (before proposing)', () => {
+  it('runs the stateless checks the state machine would run on apply', async () => {
+    const { validateCommand } = await import('../../src/coord/index.js');
+    const fail = (c: Parameters<typeof validateCommand>[0]): string => {
+      try {
+        validateCommand(c);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'ok';
+    };
+    expect(fail(put('', 'v'))).toBe('etcdserver: key is not provided');
+    expect(fail(del(''))).toBe('etcdserver: key is not provided');
+    expect(fail(txn({ success: [opPut('a', ''), opPut('a', '')] }))).toBe(DUP);
+    expect(fail({ type: 'leaseGrant', req: { id: 0, ttl: 5 } })).toBe('etcdserver: requested lease not found');
+    expect(fail({ type: 'leaseGrant', req: { id: 1, ttl: 9_000_000_001 } })).toBe('etcdserver: too large lease TTL');
+    // Stateful conditions are the state machine's: these pass here.
+    expect(fail(put('a', 'v', { lease: 99 }))).toBe('ok');
+    expect(fail({ type: 'compact', req: { revision: 1e9, physical: false } })).toBe('ok');
+    expect(fail({ type: 'leaseRevoke', req: { id: 5 } })).toBe('ok');
+  });
+});

@@ -244,7 +244,7 @@ describe('watch hub: backpressure', () => {
       fc.record({ t: fc.constant('progress' as const) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 60 }), fc.nat(3), fc.boolean(), (ops, startBack, prevKv) => {
+      fc.property(fc.array(op, { minLength: 10, maxLength: 80 }), fc.nat(3), fc.boolean(), (ops, startBack, prevKv) => {
         const { sm, log, hub } = setup({ catchUpRevisions: 3, batchRevisions: 2 });
         const all: WatchEvent[] = [];
         sm.onRevision((rec) => all.push(...rec.events));

@@ -170,15 +170,22 @@ export class Network {
   send(msgs: Message[] = []): void {
     const queue = [...msgs];
     for (let rounds = 0; ; rounds++) {
-      if (rounds > 100_000) throw new Error('network did not quiesce');
+      if (rounds > 100_000) {
+        const tail = this.delivered.slice(-6).map((m) => `${m.type} ${m.from}->${m.to} t${m.term} i${m.index}`);
+        throw new Error(`network did not quiesce; last delivered: ${tail.join(', ')}`);
+      }
       for (const p of this.peers.values()) {
         while (p.node.hasReady()) queue.push(...p.handleReady());
       }
       const m = queue.shift();
       if (m === undefined) return;
-      if (!this.deliverable(m)) continue;
-      this.delivered.push(m);
-      this.peers.get(m.to)!.node.step(m);
+      const ok = this.deliverable(m);
+      if (ok) {
+        this.delivered.push(m);
+        this.peers.get(m.to)!.node.step(m);
+      }
+      // The sender's host reports how a snapshot transfer went (here: delivered or lost).
+      if (m.type === 'snap') this.peers.get(m.from)?.node.reportSnapshot(m.to, ok);
     }
   }
 

@@ -35,7 +35,9 @@ describe('linearizable reads with ReadIndex (thesis 6.4)', () => {
     net.propose(1, 'a');
     net.ignore('app'); // the new leader's empty entry cannot reach a quorum
     net.campaign(2);
+    net.tickAll(1, [2]); // heartbeats tell node 3 who leads
     expect(net.node(2).role).toBe('leader');
+    expect(net.node(3).lead).toBe(2);
     expect(net.node(2).committedEntryInCurrentTerm()).toBe(false);
     net.node(2).readIndex(bytes('early'));
     net.node(3).readIndex(bytes('early3'));

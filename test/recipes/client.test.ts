@@ -28,7 +28,7 @@ describe('call classification', () => {
     ['leaseTimeToLive', { service: 'Lease', method: 'leaseTimeToLive', isStream: false, params: { ID: 1 } }, true],
     ['memberList', { service: 'Cluster', method: 'memberList', isStream: false, params: {} }, true],
     ['memberAdd', { service: 'Cluster', method: 'memberAdd', isStream: false, params: {} }, false],
-    ['status', { service: 'Maintenance', method: 'status', isStream: false, params: {} }, true],
+    ['status', { service: 'Maintenance', method: 'status', isStream: false }, true],
   ])('%s idempotent: %s', (_label, context, expected) => {
     expect(isIdempotentCall(context)).toBe(expected);
   });

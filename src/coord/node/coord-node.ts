@@ -269,6 +269,7 @@ export class CoordNode {
       this.stoppingFlag = true;
       for (const t of this.timers) clearInterval(t);
       await this.log.close();
+      this.options.log.info({ wal: this.wal.stats() }, 'coord: log closed');
     })();
     return this.closed;
   }

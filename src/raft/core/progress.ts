@@ -90,8 +90,10 @@ export class Progress {
       this.next = this.match + 1;
       return true;
     }
-    // In probe state only the answer to the latest probe (previous index next - 1) counts.
-    if (this.next - 1 !== rejected) return false;
+    // In probe state only the answer to the latest probe (previous index next - 1) counts, and
+    // never one at or below match: the follower already acknowledged that entry, so such a
+    // rejection is a reordered old message.
+    if (this.next - 1 !== rejected || rejected <= this.match) return false;
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
     this.probeSent = false;
     return true;

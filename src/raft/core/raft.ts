@@ -510,16 +510,15 @@ export class Raft {
   protected restore(s: Snapshot): boolean {
     if (s.meta.index <= this.log.committed) return false;
     if (this.role !== 'follower') return false;
-    const cs = s.meta.conf;
-    const member = [cs.voters, cs.learners, cs.votersOutgoing].some((ids) => ids.includes(this.id));
-    if (!member) return false;
+    // The snapshot's config may not contain us yet: a node being added receives a snapshot
+    // taken before its addition and learns of it from the confChange entry that follows.
     if (this.log.matchTerm(s.meta.index, s.meta.term)) {
       // We already have the entry at the snapshot index: the log matches up to it.
       this.log.commitTo(s.meta.index);
       return false;
     }
     this.log.restore(s);
-    const config = confStateToMembership(cs);
+    const config = confStateToMembership(s.meta.conf);
     const progress = new Map<NodeId, Progress>();
     for (const id of [...config.voters[0], ...config.voters[1], ...config.learners]) {
       progress.set(id, this.tracker.newProgress(this.log.lastIndex() + 1, false));

@@ -315,7 +315,11 @@ export class RaftHost<R = unknown> {
     this.kickScheduled = true;
     setImmediate(() => {
       this.kickScheduled = false;
-      if (this.draining === null && !this.closed) this.draining = this.drain();
+      if (this.draining !== null || this.closed) return;
+      // Cleared in a later microtask, never before the assignment (drain may finish at once).
+      this.draining = this.drain().finally(() => {
+        this.draining = null;
+      });
     });
   }
 
@@ -324,8 +328,6 @@ export class RaftHost<R = unknown> {
       while (!this.closed && this.node.hasReady()) await this.handleReady(this.node.ready());
     } catch (err) {
       this.fail(err instanceof Error ? err : new Error(String(err)));
-    } finally {
-      this.draining = null;
     }
   }
 

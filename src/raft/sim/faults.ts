@@ -31,8 +31,8 @@ export function drawProfile(rng: Prng): FaultProfile {
     maxSizePerMsg: rng.pick([0, 0, 128, 1024]),
     snapshotEvery: rng.pick([6, 12, 40]),
     faultEveryTicks: rng.pick([5, 10, 20]),
-    hitNewLeader: rng.pick([0, 0.15, 0.4]),
-    crashOnCommit: rng.pick([0, 0.05, 0.2]),
+    hitNewLeader: rng.pick([0, 0.2, 0.5]),
+    crashOnCommit: rng.pick([0, 0.1, 0.3]),
   };
 }
 
@@ -45,15 +45,30 @@ export class Nemesis {
     private readonly network: Network,
     private readonly hosts: Map<number, NodeHost>,
     private readonly after: (delay: number, run: () => void) => void,
+    private readonly tickUnits: number,
   ) {}
 
   private get ids(): number[] {
     return [...this.hosts.keys()];
   }
 
+  /** Crashes `id`; it restarts by itself after a while (or at a later restart event). */
   private crash(id: number): void {
+    const host = this.hosts.get(id)!;
     // Keep one node up: with everything down there is nothing left to test.
-    if ([...this.hosts.values()].filter((h) => h.up).length > 1) this.hosts.get(id)!.crash();
+    if (!host.up || [...this.hosts.values()].filter((h) => h.up).length <= 1) return;
+    host.crash();
+    this.after(this.rng.range(2, 40) * this.tickUnits, () => {
+      if (this.active) host.restart();
+    });
+  }
+
+  /** Cuts `id` off from everyone; it reconnects after a while (or at a later heal). */
+  private isolate(id: number): void {
+    this.network.isolate(id, this.ids);
+    this.after(this.rng.range(2, 40) * this.tickUnits, () => {
+      if (this.active) this.network.reconnect(id);
+    });
   }
 
   onLeaderElected(id: number): void {
@@ -61,7 +76,7 @@ export class Nemesis {
     this.after(this.rng.range(0, 3), () => {
       if (!this.active) return;
       if (this.rng.chance(0.5)) this.crash(id);
-      else this.network.partition([[id], this.ids.filter((x) => x !== id)]);
+      else this.isolate(id);
     });
   }
 
@@ -85,9 +100,7 @@ export class Nemesis {
       this.network.heal();
       this.network.partition([shuffled.slice(0, k), shuffled.slice(k)]);
     } else if (r < 0.22) {
-      const leader = ids.find((id) => this.hosts.get(id)!.role === 'leader') ?? rng.pick(ids);
-      this.network.heal();
-      this.network.partition([[leader], ids.filter((id) => id !== leader)]);
+      this.isolate(ids.find((id) => this.hosts.get(id)!.role === 'leader') ?? rng.pick(ids));
     } else if (r < 0.32) {
       // One-way cuts: a node that can send but not receive, or the reverse.
       const n = rng.range(1, ids.length);

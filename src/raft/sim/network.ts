@@ -49,6 +49,22 @@ export class Network {
     this.cutLinks.clear();
   }
 
+  /** Restores every link to and from `id`. */
+  reconnect(id: number): void {
+    for (const link of [...this.cutLinks]) {
+      if (Math.floor(link / 1000) === id || link % 1000 === id) this.cutLinks.delete(link);
+    }
+  }
+
+  /** Cuts `id` off from everyone in `others`, both ways. */
+  isolate(id: number, others: number[]): void {
+    for (const o of others) {
+      if (o === id) continue;
+      this.cut(id, o);
+      this.cut(o, id);
+    }
+  }
+
   /** Partitions the nodes into groups; links across groups are cut both ways. */
   partition(groups: number[][]): void {
     for (const g of groups) for (const h of groups) if (g !== h) for (const a of g) for (const b of h) this.cut(a, b);

@@ -47,7 +47,7 @@ export function defaultConfig(seed: number, nodes = 3): SimConfig {
   return {
     seed,
     nodes,
-    faultTicks: 250,
+    faultTicks: 1500,
     livenessBound: 60,
     livenessMax: 300,
     clients: 4,
@@ -131,7 +131,7 @@ export function runSimulation(config: SimConfig, factory: NodeFactory = coreNode
       network.send(from, CLIENT_ID_BASE + clientId, () => clients[clientId]!.onResponse(from, r));
     },
   };
-  const nemesis = new Nemesis(root.fork('nemesis'), profile, network, hosts, (d, run) => queue.after(d, run));
+  const nemesis = new Nemesis(root.fork('nemesis'), profile, network, hosts, (d, run) => queue.after(d, run), config.tickUnits);
   for (const id of ids) hosts.set(id, new NodeHost(id, env, root.fork(`node${id}`)));
   const clientEnv = {
     queue,

@@ -137,11 +137,13 @@ export interface Snapshot {
  *   leadership transfer and is not ignored by the leader lease.
  * - snap: InstallSnapshot (the whole snapshot in one message; the transport may stream it).
  * - heartbeat / heartbeatResp: `commit` is min(follower match, leader commit). `context` carries
- *   a ReadIndex request id that the follower echoes back.
+ *   a ReadIndex request id and `index` the leader's tick count at sending (dates the lease for
+ *   lease reads); the follower echoes both back.
  * - unreachable: local; the host reports that sending to `from` failed.
  * - snapStatus: local; the host reports that sending a snapshot to `from` finished
  *   (`reject` = true: it failed).
- * - transferLeader: ask the leader to hand leadership to `from`. Followers forward it.
+ * - transferLeader: ask the leader to hand leadership to `from` (the transferee, which need not
+ *   be the sender: followers forward the message unchanged but for `to`).
  * - timeoutNow: leader tells the transfer target to campaign at once.
  * - readIndex / readIndexResp: linearizable read request (with `context` as request id) and the
  *   leader's answer carrying the read index in `index`.
@@ -204,7 +206,8 @@ export const CAMPAIGN_TRANSFER: Uint8Array = new TextEncoder().encode('CampaignT
 
 /**
  * One flat message shape for every kind, like etcd's raftpb.Message, so a binary codec can
- * encode every field unconditionally. Fields a kind does not use are 0 / false / [].
+ * encode every field unconditionally. Fields a kind does not use are 0 / false / []. Messages,
+ * entries and snapshots handed out by the core are shared, not copied: treat them as immutable.
  */
 export interface Message {
   type: MessageType;

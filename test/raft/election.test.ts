@@ -31,6 +31,24 @@ describe('leader election (paper 5.2)', () => {
     }
   });
 
+  it("a candidate's vote requests wait until its term and self-vote are durable", () => {
+    const net = Network.of([1, 2, 3], { seed: 19, preVote: true });
+    net.node(1).campaign();
+    const pre = net.node(1).ready(); // pre-vote: nothing to persist, requests go out at once
+    expect(pre.softState?.role).toBe('preCandidate');
+    expect(pre.mustSync).toBe(false);
+    expect(pre.messages.map((m) => m.type)).toEqual(['preVote', 'preVote']);
+    expect(pre.messagesAfterPersist).toEqual([]);
+    net.node(1).advance(pre);
+    net.node(1).step({ ...pre.messages[0]!, type: 'preVoteResp', from: 2, to: 1, reject: false });
+    const rd = net.node(1).ready();
+    expect(rd.softState?.role).toBe('candidate');
+    expect(rd.hardState).toEqual({ term: 2, vote: 1, commit: 1 });
+    expect(rd.mustSync).toBe(true);
+    expect(rd.messages).toEqual([]);
+    expect(rd.messagesAfterPersist.map((m) => `${m.type}->${m.to}@${m.term}`)).toEqual(['vote->2@2', 'vote->3@2']);
+  });
+
   it('randomized timeouts are within [electionTick, 2 * electionTick)', () => {
     const seen = new Set<number>();
     for (let seed = 1; seed <= 40; seed++) seen.add(Network.of([1, 2], { seed }).node(1).randomizedElectionTimeout);

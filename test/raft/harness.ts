@@ -166,9 +166,14 @@ export class Network {
     return this.peer(id).node;
   }
 
+  /** Chaos: deliver in random order, duplicate, and hold back messages to a later send(). */
+  chaos = { reorder: false, duplicateRate: 0, delayRate: 0 };
+  private delayed: Message[] = [];
+
   /** Delivers `msgs` and everything they cause until no node has anything to do. */
   send(msgs: Message[] = []): void {
-    const queue = [...msgs];
+    const queue = [...this.delayed, ...msgs];
+    this.delayed = [];
     for (let rounds = 0; ; rounds++) {
       if (rounds > 100_000) {
         const tail = this.delivered.slice(-6).map((m) => `${m.type} ${m.from}->${m.to} t${m.term} i${m.index}`);
@@ -177,8 +182,14 @@ export class Network {
       for (const p of this.peers.values()) {
         while (p.node.hasReady()) queue.push(...p.handleReady());
       }
-      const m = queue.shift();
-      if (m === undefined) return;
+      if (queue.length === 0) return;
+      const at = this.chaos.reorder ? Math.floor(this.rng() * queue.length) : 0;
+      const m = queue.splice(at, 1)[0]!;
+      if (this.chaos.delayRate > 0 && this.rng() < this.chaos.delayRate) {
+        this.delayed.push(m);
+        continue;
+      }
+      if (this.chaos.duplicateRate > 0 && this.rng() < this.chaos.duplicateRate) queue.push({ ...m });
       const ok = this.deliverable(m);
       if (ok) {
         this.delivered.push(m);
@@ -251,6 +262,7 @@ export class Network {
   }
 
   recover(): void {
+    this.chaos = { reorder: false, duplicateRate: 0, delayRate: 0 };
     this.cut.clear();
     this.ignored.clear();
     this.filter = undefined;

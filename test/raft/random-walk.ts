@@ -1,5 +1,5 @@
 import { MemoryStorage, ProposalDroppedError, type NodeId } from '../../src/raft/index.js';
-import { Network, bytes, seededRandom } from './harness.js';
+import { Network, bytes, seededRandom, type NodeFactory } from './harness.js';
 
 // A seeded random walk over faults (partitions, message loss, crash-restarts, snapshots,
 // transfers, membership changes) checking the Raft safety properties after every step. Each
@@ -12,6 +12,18 @@ interface Observed {
   committedTerm: Map<number, number>;
   /** A term by which the index was known committed (the observer's term): an upper bound. */
   committedBy: Map<number, number>;
+}
+
+function checkReads(net: Network, floors: Map<string, number>): void {
+  for (const p of net.peers.values()) {
+    for (const rs of p.readStates) {
+      const ctx = new TextDecoder().decode(rs.context);
+      const floor = floors.get(ctx);
+      if (floor !== undefined && rs.index < floor) {
+        throw new Error(`stale read ${ctx} on ${p.id}: index ${rs.index} < ${floor} committed before it began`);
+      }
+    }
+  }
 }
 
 export function checkInvariants(net: Network, seen: Observed): void {
@@ -48,12 +60,28 @@ export function checkInvariants(net: Network, seen: Observed): void {
   net.checkSafety();
 }
 
-export function randomWalk(seed: number, steps: number, trace?: (step: number, op: number, net: Network) => void): { applied: number } {
+export function randomWalk(
+  seed: number,
+  steps: number,
+  trace?: (step: number, op: number, net: Network) => void,
+  factory?: NodeFactory,
+): { applied: number } {
   const rnd = seededRandom(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const preVote = rnd() < 0.5;
   const checkQuorum = rnd() < 0.5;
-  const net = Network.of([1, 2, 3, 4, 5], { seed, preVote, checkQuorum, maxSizePerMsg: 64, maxInflightMsgs: 4 });
+  const readOnlyOption = checkQuorum && rnd() < 0.5 ? 'leaseBased' : 'safe';
+  const net = Network.of([1, 2, 3, 4, 5], {
+    seed,
+    preVote,
+    checkQuorum,
+    readOnlyOption,
+    maxSizePerMsg: 64,
+    maxInflightMsgs: 4,
+    factory,
+  });
+  const readFloors = new Map<string, number>();
+  if (rnd() < 0.5) net.chaos = { reorder: true, duplicateRate: 0.05, delayRate: 0.05 };
   const seen: Observed = { leaderOfTerm: new Map(), committedTerm: new Map(), committedBy: new Map() };
   let nextValue = 0;
   let spare = 6;
@@ -101,6 +129,10 @@ export function randomWalk(seed: number, steps: number, trace?: (step: number, o
           net.stabilize();
         }
       } else {
+        // Linearizable reads: the read index must cover every entry committed anywhere before
+        // the read was issued.
+        const floor = Math.max(...[...net.peers.values()].map((p) => p.node.log.committed));
+        readFloors.set(`r${step}`, floor);
         net.node(pick(ids)).readIndex(bytes(`r${step}`));
         net.stabilize();
       }
@@ -110,24 +142,40 @@ export function randomWalk(seed: number, steps: number, trace?: (step: number, o
     trace?.(step, r, net);
     try {
       checkInvariants(net, seen);
+      checkReads(net, readFloors);
     } catch (e) {
       throw new Error(`seed ${seed} step ${step} (op ${r.toFixed(3)}): ${String(e)}`, { cause: e });
     }
   }
   // Heal everything: the cluster must make progress again.
   net.recover();
-  // Operators shut removed members down; left running (without pre-vote or check-quorum) they
-  // keep disrupting elections (thesis 4.2.3), which is a liveness issue, not a safety one.
-  const mostCommitted = [...net.peers.values()].reduce((a, b) => (b.node.log.committed > a.node.log.committed ? b : a));
-  const finalConf = mostCommitted.node.status().config;
-  for (const id of [...net.peers.keys()]) {
-    if (![...finalConf.voters, ...finalConf.learners, ...finalConf.votersOutgoing].includes(id)) net.peers.delete(id);
-  }
   trace?.(-1, -1, net);
-  for (let i = 0; i < 200 && net.leaders().length !== 1; i++) net.tickAll(1);
-  net.tickAll(30);
-  if (net.leaders().length === 0) throw new Error(`seed ${seed}: no leader after healing\n${describeCluster(net)}`);
-  const leader = net.leader();
+  // Liveness: once healed, a leader emerges and commits. Operators shut removed members down;
+  // left running (without pre-vote or check-quorum) they keep disrupting elections (thesis
+  // 4.2.3), which is a liveness issue, not a safety one.
+  let leader: NodeId | undefined;
+  for (let round = 0; round < 6; round++) {
+    for (let i = 0; i < 200 && net.leaders().length === 0; i++) net.tickAll(1);
+    if (net.leaders().length === 0) break;
+    leader = net.leader();
+    try {
+      net.propose(leader, `sync${round}`);
+    } catch (e) {
+      if (!(e instanceof ProposalDroppedError)) throw e;
+    }
+    net.tickAll(5);
+    if (net.leaders().length === 0) continue;
+    leader = net.leader();
+    // Only once every conf change in the leader's log is applied is its config final.
+    if (net.node(leader).pendingConfIndex > net.node(leader).log.applied) continue;
+    const conf = net.node(leader).status().config;
+    const members = new Set([...conf.voters, ...conf.learners, ...conf.votersOutgoing]);
+    for (const id of [...net.peers.keys()]) if (!members.has(id)) net.peers.delete(id);
+  }
+  if (leader === undefined || net.leaders().length === 0) {
+    throw new Error(`seed ${seed}: no leader after healing\n${describeCluster(net)}`);
+  }
+  leader = net.leader();
   net.propose(leader, 'final');
   net.tickAll(5);
   checkInvariants(net, seen);

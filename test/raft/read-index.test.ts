@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Network, bytes, text } from './harness.js';
+import { RaftNode, type RaftConfig } from '../../src/raft/index.js';
+import { Network, bytes, text, type NodeFactory } from './harness.js';
 
 const ctxs = (net: Network, id: number) => net.peer(id).readStates.map((r) => `${text(r.context)}@${r.index}`);
 
@@ -99,6 +100,36 @@ describe('lease-based reads (opt-in)', () => {
     expect(ctxs(net, 1)).toEqual(['lease@2']);
     // ...and before the followers may elect someone else.
     expect(net.node(2).electionElapsed).toBeLessThan(10);
+  });
+
+  // Followers that acked the lease restart and forget it. Unless they keep honouring it for an
+  // election timeout, a new leader can commit while the old one still serves lease reads.
+  function restartDuringLease(factory?: NodeFactory): { read: number | undefined; newCommit: number } {
+    const net = Network.of([1, 2, 3], { seed: 27, checkQuorum: true, readOnlyOption: 'leaseBased' });
+    net.campaign(1);
+    net.tickAll(2, [1, 2, 3]);
+    net.isolate(1);
+    net.restart(2, factory);
+    net.restart(3, factory);
+    net.campaign(2);
+    if (net.node(2).role === 'leader') net.propose(2, 'w');
+    net.node(1).readIndex(bytes('old-leader'));
+    net.stabilize();
+    return { read: net.peer(1).readStates[0]?.index, newCommit: net.node(2).log.committed };
+  }
+
+  it('a restarted follower keeps honouring the lease for an election timeout', () => {
+    const safe = restartDuringLease();
+    expect(safe.read).toBe(2);
+    expect(safe.newCommit).toBe(2); // node 2 could not win while the lease may hold
+    class ForgetsLease extends RaftNode {
+      constructor(c: RaftConfig) {
+        super(c);
+        this.restartLeaseGuard = false;
+      }
+    }
+    const broken = restartDuringLease((c) => new ForgetsLease(c));
+    expect(broken.newCommit).toBeGreaterThan(broken.read!); // stale read
   });
 
   it('requires checkQuorum', () => {

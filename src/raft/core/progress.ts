@@ -75,7 +75,12 @@ export class Progress {
       this.probeSent = false;
     }
     this.next = Math.max(this.next, n + 1);
+    this.check();
     return updated;
+  }
+
+  private check(): void {
+    invariant(this.match < this.next, () => `progress match ${this.match} not below next ${this.next}`);
   }
 
   /**
@@ -96,6 +101,7 @@ export class Progress {
     if (this.next - 1 !== rejected || rejected <= this.match) return false;
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
     this.probeSent = false;
+    this.check();
     return true;
   }
 

@@ -1,220 +1,19 @@
-import {
-  CAMPAIGN_TRANSFER,
-  NONE,
-  StorageError,
-  type Entry,
-  type Message,
-  type MessageType,
-  type NodeId,
-  type RaftConfig,
-  type ReadOnlyOption,
-  type ReadState,
-  type Role,
-  type Snapshot,
-} from '../types.js';
+import { NONE, StorageError, type Entry, type Message, type NodeId, type Snapshot } from '../types.js';
 import { invariant } from './assert.js';
 import { computeConfChange, decodeConfChange, type ChangeResult } from './confchange.js';
 import { entrySize } from './entry-size.js';
 import type { DropReason } from './errors.js';
-import { jointVote } from './quorum.js';
-import { RaftLog } from './raft-log.js';
-import { ReadOnlyQueue } from './read-only.js';
-import { ProgressTracker, confStateToMembership, type MembershipConfig } from './tracker.js';
+import { message } from './message.js';
 import type { Progress } from './progress.js';
-
-/** Message kinds that promise durable state, so the host sends them only after persisting. */
-const AFTER_PERSIST: ReadonlySet<MessageType> = new Set<MessageType>(['appResp', 'voteResp', 'vote']);
+import { jointVote } from './quorum.js';
+import { RaftFollower } from './raft-follower.js';
+import type { MembershipConfig } from './tracker.js';
 
 const EMPTY = new Uint8Array(0);
 
-export function message(m: Partial<Message> & Pick<Message, 'type'>): Message {
-  return {
-    from: NONE,
-    to: NONE,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    ...m,
-  };
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
-  if (a === undefined || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-type CampaignKind = 'preElection' | 'election' | 'transfer';
-
-/**
- * The Raft consensus algorithm as a deterministic state machine (etcd's `raft` struct). It
- * never does I/O: inputs are ticks and messages, outputs accumulate in `msgs` and the log's
- * unstable part, and RaftNode packages them as Ready batches for the host.
- *
- * Decisions that a test may want to break on purpose are protected methods (see index.ts).
- */
-export class Raft {
-  readonly id: NodeId;
-  term = 0;
-  vote: NodeId = NONE;
-  lead: NodeId = NONE;
-  role: Role = 'follower';
-  readonly log: RaftLog;
-  tracker: ProgressTracker;
-
-  /** Leader: the node leadership is being handed to, or NONE. */
-  leadTransferee: NodeId = NONE;
-  /** Leader: index of the latest confChange entry proposed; another waits until it is applied. */
-  pendingConfIndex = 0;
-
-  electionElapsed = 0;
-  heartbeatElapsed = 0;
-  randomizedElectionTimeout = 0;
-  /** Leader: ticks since it took office; heartbeats carry it so acks date the lease. */
-  protected leaderTicks = 0;
-
-  protected readonly electionTimeout: number;
-  protected readonly heartbeatTimeout: number;
-  protected readonly maxMsgSize: number;
-  protected readonly preVote: boolean;
-  protected readonly checkQuorum: boolean;
-  protected readonly readOnlyOption: ReadOnlyOption;
-  protected readonly disableProposalForwarding: boolean;
-  private readonly random: () => number;
-
-  protected msgs: Message[] = [];
-  protected msgsAfterPersist: Message[] = [];
-  protected readStates: ReadState[] = [];
-  protected readOnly = new ReadOnlyQueue();
-  /** Leader: reads that arrived before it committed an entry of its own term. */
-  protected pendingReadIndexMessages: Message[] = [];
-
-  constructor(c: RaftConfig) {
-    invariant(Number.isSafeInteger(c.id) && c.id > 0, 'node id must be a positive safe integer');
-    invariant(c.heartbeatTick > 0, 'heartbeatTick must be positive');
-    invariant(c.electionTick > c.heartbeatTick, 'electionTick must exceed heartbeatTick');
-    const readOnlyOption = c.readOnlyOption ?? 'safe';
-    invariant(readOnlyOption !== 'leaseBased' || c.checkQuorum === true, 'leaseBased reads need checkQuorum');
-    this.id = c.id;
-    this.electionTimeout = c.electionTick;
-    this.heartbeatTimeout = c.heartbeatTick;
-    this.maxMsgSize = c.maxSizePerMsg ?? 1024 * 1024;
-    this.preVote = c.preVote ?? false;
-    this.checkQuorum = c.checkQuorum ?? false;
-    this.readOnlyOption = readOnlyOption;
-    this.disableProposalForwarding = c.disableProposalForwarding ?? false;
-    this.random = c.random;
-    this.log = new RaftLog(c.storage, c.maxCommittedSizePerReady);
-    this.tracker = new ProgressTracker(c.maxInflightMsgs ?? 256, 0);
-
-    const { hardState, confState } = c.storage.initialState();
-    const membership = confStateToMembership(confState);
-    const progress = new Map<NodeId, Progress>();
-    for (const id of [...membership.voters[0], ...membership.voters[1], ...membership.learners]) {
-      progress.set(id, this.tracker.newProgress(this.log.lastIndex() + 1, false));
-    }
-    this.tracker.config = membership;
-    this.tracker.progress = progress;
-    for (const [id, p] of progress) p.isLearner = membership.learners.has(id);
-
-    if (hardState.term !== 0 || hardState.vote !== NONE || hardState.commit !== 0) {
-      invariant(
-        hardState.commit >= this.log.committed && hardState.commit <= this.log.lastIndex(),
-        () => `stored commit ${hardState.commit} outside [${this.log.committed}, ${this.log.lastIndex()}]`,
-      );
-      this.log.committed = hardState.commit;
-      this.term = hardState.term;
-      this.vote = hardState.vote;
-    }
-    invariant(this.log.lastTerm() <= this.term, 'log has entries from a term later than the stored term');
-    const applied = c.applied ?? 0;
-    if (applied > this.log.applied) this.log.appliedTo(applied);
-    this.becomeFollower(this.term, NONE);
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Sending
-
-  /** Queues a message. Fills in `from` and, except for term-less kinds, the current term. */
-  protected send(m: Message): void {
-    if (m.from === NONE) m.from = this.id;
-    invariant(m.to !== this.id && m.to !== NONE, () => `message ${m.type} to ${m.to} from ${this.id}`);
-    if (m.type === 'vote' || m.type === 'voteResp' || m.type === 'preVote' || m.type === 'preVoteResp') {
-      // Votes carry the term they are about (a pre-vote's is the next term).
-      invariant(m.term !== 0, `${m.type} without a term`);
-    } else if (m.type === 'prop' || m.type === 'readIndex') {
-      // Forwarded requests stay term-less: the leader treats them like local requests.
-      m.term = 0;
-    } else {
-      m.term = this.term;
-    }
-    if (AFTER_PERSIST.has(m.type)) this.msgsAfterPersist.push(m);
-    else this.msgs.push(m);
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Role transitions
-
-  protected resetRandomizedElectionTimeout(): void {
-    const r = this.random();
-    invariant(r >= 0 && r < 1, () => `random() returned ${r}, outside [0, 1)`);
-    this.randomizedElectionTimeout = this.electionTimeout + Math.floor(r * this.electionTimeout);
-  }
-
-  protected reset(term: number): void {
-    if (this.term !== term) {
-      invariant(term > this.term, () => `term going backwards: ${this.term} -> ${term}`);
-      this.term = term;
-      this.vote = NONE;
-    }
-    this.lead = NONE;
-    this.electionElapsed = 0;
-    this.heartbeatElapsed = 0;
-    this.leaderTicks = 0;
-    this.resetRandomizedElectionTimeout();
-    this.abortLeaderTransfer();
-    this.tracker.resetVotes();
-    const next = this.log.lastIndex() + 1;
-    for (const [id, old] of this.tracker.progress) {
-      const p = this.tracker.newProgress(next, old.isLearner);
-      if (id === this.id) {
-        p.match = this.log.persistedLastIndex();
-        p.next = Math.max(next, p.match + 1);
-        p.recentActive = true;
-      }
-      this.tracker.progress.set(id, p);
-    }
-    this.pendingConfIndex = 0;
-    this.readOnly = new ReadOnlyQueue();
-    this.pendingReadIndexMessages = [];
-  }
-
-  protected becomeFollower(term: number, lead: NodeId): void {
-    this.reset(term);
-    this.lead = lead;
-    this.role = 'follower';
-  }
-
-  protected becomePreCandidate(): void {
-    invariant(this.role !== 'leader', 'leader cannot become pre-candidate');
-    // A pre-candidate changes neither term nor vote: a failed pre-vote leaves no trace.
-    this.tracker.resetVotes();
-    this.lead = NONE;
-    this.role = 'preCandidate';
-  }
-
-  protected becomeCandidate(): void {
-    invariant(this.role !== 'leader', 'leader cannot become candidate');
-    this.reset(this.term + 1);
-    this.vote = this.id;
-    this.role = 'candidate';
-  }
-
-  protected becomeLeader(): void {
+/** The complete algorithm: the leader's rules on top of RaftFollower (see RaftBase). */
+export class Raft extends RaftFollower {
+  protected override becomeLeader(): void {
     invariant(this.role === 'candidate', () => `${this.role} cannot become leader`);
     this.reset(this.term);
     this.lead = this.id;
@@ -226,356 +25,10 @@ export class Raft {
     this.appendEntry([{ term: 0, index: 0, type: 'normal', data: EMPTY }]);
   }
 
-  /** Can this node campaign: a voter, with no snapshot waiting to be persisted. */
-  promotable(): boolean {
-    const p = this.tracker.progress.get(this.id);
-    return p !== undefined && !p.isLearner && this.log.unstable.snapshot === undefined;
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Ticks
-
-  protected tickElection(): void {
-    this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      this.stepMessage(message({ type: 'hup', from: this.id }));
-    }
-  }
-
-  protected tickHeartbeat(): void {
-    this.heartbeatElapsed++;
-    this.electionElapsed++;
-    this.leaderTicks++;
-    const self = this.tracker.progress.get(this.id);
-    if (self !== undefined) self.heartbeatAckTick = this.leaderTicks;
-    if (this.electionElapsed >= this.electionTimeout) {
-      this.electionElapsed = 0;
-      if (this.checkQuorum) this.stepMessage(message({ type: 'checkQuorum', from: this.id }));
-      // A transfer that did not finish within an election timeout is abandoned.
-      if (this.role === 'leader' && this.leadTransferee !== NONE) this.abortLeaderTransfer();
-    }
-    if (this.role !== 'leader') return;
-    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
-      this.heartbeatElapsed = 0;
-      this.stepMessage(message({ type: 'beat', from: this.id }));
-    }
-  }
-
-  protected tickOnce(): void {
-    if (this.role === 'leader') this.tickHeartbeat();
-    else this.tickElection();
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Elections
-
-  protected hasUnappliedConfChanges(): boolean {
-    if (this.log.applied >= this.log.committed) return false;
-    const ents = this.log.slice(Math.max(this.log.applied + 1, this.log.firstIndex()), this.log.committed + 1);
-    return ents.some((e) => e.type === 'confChange');
-  }
-
-  protected hup(kind: CampaignKind): void {
-    if (this.role === 'leader') return;
-    if (!this.promotable()) return;
-    // The configuration this node would lead with is not known until those are applied.
-    if (this.hasUnappliedConfChanges()) return;
-    this.startCampaign(kind);
-  }
-
-  protected startCampaign(kind: CampaignKind): void {
-    let voteType: 'vote' | 'preVote';
-    let term: number;
-    if (kind === 'preElection') {
-      this.becomePreCandidate();
-      voteType = 'preVote';
-      term = this.term + 1;
-    } else {
-      this.becomeCandidate();
-      voteType = 'vote';
-      term = this.term;
-    }
-    this.tracker.recordVote(this.id, true);
-    if (this.tracker.tallyVotes().result === 'won') {
-      // A single-voter cluster wins at once.
-      if (kind === 'preElection') this.startCampaign('election');
-      else this.becomeLeader();
-      return;
-    }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    for (const id of this.tracker.voterIds()) {
-      if (id === this.id) continue;
-      const m = message({ type: voteType, to: id, term, index: lastIndex, logTerm: lastTerm });
-      if (kind === 'transfer') m.context = CAMPAIGN_TRANSFER;
-      this.send(m);
-    }
-  }
-
-  /** Whether this node grants the vote (or pre-vote) request `m`. */
-  protected shouldGrantVote(m: Message): boolean {
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === NONE && this.lead === NONE) ||
-      (m.type === 'preVote' && m.term > this.term);
-    return canVote && this.log.isUpToDate(m.index, m.logTerm);
-  }
-
-  protected handleVoteRequest(m: Message): void {
-    const respType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
-    if (this.shouldGrantVote(m)) {
-      // The grant names the request's term: for a pre-vote that is a term we are not in.
-      this.send(message({ type: respType, to: m.from, term: m.term }));
-      if (m.type === 'vote') {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send(message({ type: respType, to: m.from, term: this.term, reject: true }));
-    }
-  }
-
-  /**
-   * Leader lease (with check-quorum): a node that heard from a leader within the election
-   * timeout ignores vote requests, so a partitioned node rejoining with a higher term cannot
-   * depose a healthy leader. A transfer's campaign is exempt: the leader asked for it.
-   */
-  protected inLease(m: Message): boolean {
-    const force = sameBytes(m.context, CAMPAIGN_TRANSFER);
-    return !force && this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Step: the single entry point for every message
-
-  /** Returns the reason when a proposal (or read, or transfer) is dropped. */
-  stepMessage(m: Message): DropReason | undefined {
-    if (m.term === 0) {
-      // local message or term-less forwarded request
-    } else if (m.term > this.term) {
-      if ((m.type === 'vote' || m.type === 'preVote') && this.inLease(m)) return undefined;
-      if (m.type === 'preVote') {
-        // Pre-votes never change our term.
-      } else if (m.type === 'preVoteResp' && !m.reject) {
-        // A granted pre-vote is for the term we would campaign in; ours stays until we do.
-      } else if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
-        this.becomeFollower(m.term, m.from);
-      } else {
-        this.becomeFollower(m.term, NONE);
-      }
-    } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === 'heartbeat' || m.type === 'app')) {
-        // A stale leader cut off from the cluster never sees a higher-term vote request (we
-        // ignore theirs in the lease, or pre-vote keeps terms unchanged): tell it our term so
-        // it steps down.
-        this.send(message({ type: 'appResp', to: m.from }));
-      } else if (m.type === 'preVote') {
-        this.send(message({ type: 'preVoteResp', to: m.from, term: this.term, reject: true }));
-      }
-      return undefined;
-    }
-
-    switch (m.type) {
-      case 'hup':
-        this.hup(this.preVote ? 'preElection' : 'election');
-        return undefined;
-      case 'vote':
-      case 'preVote':
-        this.handleVoteRequest(m);
-        return undefined;
-      default:
-        switch (this.role) {
-          case 'follower':
-            return this.stepFollower(m);
-          case 'preCandidate':
-          case 'candidate':
-            return this.stepCandidate(m);
-          case 'leader':
-            return this.stepLeader(m);
-        }
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Follower
-
-  protected stepFollower(m: Message): DropReason | undefined {
-    switch (m.type) {
-      case 'prop':
-        if (this.lead === NONE) return 'noLeader';
-        if (this.disableProposalForwarding) return 'forwardingDisabled';
-        this.send({ ...m, from: this.id, to: this.lead });
-        return undefined;
-      case 'app':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleAppendEntries(m);
-        return undefined;
-      case 'heartbeat':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleHeartbeat(m);
-        return undefined;
-      case 'snap':
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.handleSnapshot(m);
-        return undefined;
-      case 'transferLeader':
-        if (this.lead === NONE) return 'noLeader';
-        // `from` stays the transferee.
-        this.send({ ...m, to: this.lead });
-        return undefined;
-      case 'timeoutNow':
-        // The leader hands over: campaign at once, skipping pre-vote (the leader consented).
-        this.hup('transfer');
-        return undefined;
-      case 'readIndex':
-        if (this.lead === NONE) return 'noLeader';
-        this.send({ ...m, from: this.id, to: this.lead });
-        return undefined;
-      case 'readIndexResp':
-        this.readStates.push({ index: m.index, context: m.context ?? EMPTY });
-        return undefined;
-      default:
-        return undefined;
-    }
-  }
-
-  protected handleAppendEntries(m: Message): void {
-    if (m.index < this.log.committed) {
-      // Everything up to our commit index is already known to match the leader.
-      this.send(message({ type: 'appResp', to: m.from, index: this.log.committed }));
-      return;
-    }
-    const lastNew = this.acceptEntries(m.index, m.logTerm, m.commit, m.entries);
-    if (lastNew !== undefined) {
-      this.send(message({ type: 'appResp', to: m.from, index: lastNew }));
-      return;
-    }
-    // Reject with a hint: the last index at or below m.index whose term is <= m.logTerm. The
-    // leader can then skip straight past every entry of a divergent term (thesis 5.3 note).
-    let hintIndex = Math.min(m.index, this.log.lastIndex());
-    hintIndex = this.log.findConflictByTerm(hintIndex, m.logTerm);
-    const hintTerm = this.log.termOrZero(hintIndex);
-    this.send(
-      message({ type: 'appResp', to: m.from, index: m.index, reject: true, rejectHint: hintIndex, logTerm: hintTerm }),
-    );
-  }
-
-  /**
-   * AppendEntries consistency check and append (paper Figure 2, receiver rules 2-5). Returns
-   * the last index known to match the leader, or undefined if the entry before `ents` does not.
-   */
-  protected acceptEntries(prevIndex: number, prevTerm: number, leaderCommit: number, ents: Entry[]): number | undefined {
-    if (!this.log.matchTerm(prevIndex, prevTerm)) return undefined;
-    const lastNew = prevIndex + ents.length;
-    const conflict = this.log.findConflict(ents);
-    if (conflict !== 0) {
-      invariant(conflict > this.log.committed, () => `entry ${conflict} conflicts with committed ${this.log.committed}`);
-      this.appendAfterConflict(ents.slice(conflict - (prevIndex + 1)));
-    }
-    // Only what is known to match the leader may be committed: not beyond lastNew.
-    this.log.commitTo(Math.min(leaderCommit, lastNew));
-    return lastNew;
-  }
-
-  /**
-   * `ents` starts at the first entry that is missing here or conflicts with ours. Appending
-   * them discards our conflicting suffix (rule 3: delete the existing entry and all after it).
-   */
-  protected appendAfterConflict(ents: Entry[]): void {
-    this.log.append(ents);
-  }
-
-  protected handleHeartbeat(m: Message): void {
-    this.log.commitTo(m.commit);
-    const resp = message({ type: 'heartbeatResp', to: m.from, index: m.index });
-    if (m.context !== undefined) resp.context = m.context;
-    this.send(resp);
-  }
-
-  protected handleSnapshot(m: Message): void {
-    const s = m.snapshot;
-    if (s === undefined) return;
-    if (this.restore(s)) {
-      this.send(message({ type: 'appResp', to: m.from, index: this.log.lastIndex() }));
-    } else {
-      this.send(message({ type: 'appResp', to: m.from, index: this.log.committed }));
-    }
-  }
-
-  /** Installs a snapshot from the leader. Returns false if it is not needed (or not for us). */
-  protected restore(s: Snapshot): boolean {
-    if (s.meta.index <= this.log.committed) return false;
-    if (this.role !== 'follower') return false;
-    // The snapshot's config may not contain us yet: a node being added receives a snapshot
-    // taken before its addition and learns of it from the confChange entry that follows.
-    if (this.log.matchTerm(s.meta.index, s.meta.term)) {
-      // We already have the entry at the snapshot index: the log matches up to it.
-      this.log.commitTo(s.meta.index);
-      return false;
-    }
-    this.log.restore(s);
-    const config = confStateToMembership(s.meta.conf);
-    const progress = new Map<NodeId, Progress>();
-    for (const id of [...config.voters[0], ...config.voters[1], ...config.learners]) {
-      progress.set(id, this.tracker.newProgress(this.log.lastIndex() + 1, false));
-    }
-    this.switchToConfig({ config, progress });
-    return true;
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Candidate and pre-candidate
-
-  protected stepCandidate(m: Message): DropReason | undefined {
-    const myVoteResp = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
-    switch (m.type) {
-      case 'prop':
-      case 'readIndex':
-      case 'transferLeader':
-        return 'noLeader';
-      case 'app':
-        this.becomeFollower(m.term, m.from);
-        this.handleAppendEntries(m);
-        return undefined;
-      case 'heartbeat':
-        this.becomeFollower(m.term, m.from);
-        this.handleHeartbeat(m);
-        return undefined;
-      case 'snap':
-        this.becomeFollower(m.term, m.from);
-        this.handleSnapshot(m);
-        return undefined;
-      case 'preVoteResp':
-      case 'voteResp': {
-        if (m.type !== myVoteResp) return undefined;
-        this.tracker.recordVote(m.from, !m.reject);
-        const { result } = this.tracker.tallyVotes();
-        if (result === 'won') {
-          if (this.role === 'preCandidate') {
-            this.startCampaign('election');
-          } else {
-            this.becomeLeader();
-            this.bcastAppend();
-          }
-        } else if (result === 'lost') {
-          // A rejection may carry a higher term; stepMessage already adopted it then.
-          this.becomeFollower(this.term, NONE);
-        }
-        return undefined;
-      }
-      default:
-        return undefined;
-    }
-  }
-
   // -------------------------------------------------------------------------------------------
   // Leader
 
-  protected stepLeader(m: Message): DropReason | undefined {
+  protected override stepLeader(m: Message): DropReason | undefined {
     switch (m.type) {
       case 'beat':
         this.bcastHeartbeat();
@@ -674,6 +127,8 @@ export class Raft {
       }
       return;
     }
+    // Within one term the leader's log only grows, so no follower can match beyond its end.
+    invariant(m.index <= this.log.lastIndex(), () => `${m.from} acknowledged ${m.index} beyond our log`);
     const wasPaused = pr.isPaused();
     if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'probe'))) return;
     if (pr.state === 'probe') {
@@ -732,9 +187,6 @@ export class Raft {
     this.send(message({ type: 'timeoutNow', to }));
   }
 
-  protected abortLeaderTransfer(): void {
-    this.leadTransferee = NONE;
-  }
 
   /**
    * Advances the commit index to what a quorum has acknowledged, if that is allowed. Returns
@@ -770,7 +222,7 @@ export class Raft {
   // -------------------------------------------------------------------------------------------
   // Replication
 
-  protected bcastAppend(): void {
+  protected override bcastAppend(): void {
     for (const id of this.tracker.memberIds()) if (id !== this.id) this.sendAppend(id);
   }
 
@@ -868,9 +320,11 @@ export class Raft {
    * At leader tick T + k less than k + 1 intervals have passed since that send. So while a
    * quorum acked heartbeats sent at T with k <= electionTimeout - 3, no other leader can exist,
    * as long as the nodes' tick RATES differ by less than 1/(electionTimeout - 1) (clock drift
-   * bound; e.g. ~11% for electionTimeout 10). Violating that bound, or a node restarting and
-   * voting before an election timeout passed, can break linearizability: 'safe' has no such
-   * assumption.
+   * bound; e.g. ~11% for electionTimeout 10), and ticks are not paused (a process stalled by GC
+   * or SIGSTOP keeps its lease while its clock stands still). A restarted node keeps honouring
+   * leases for one election timeout (restartLeaseGuard), provided it restarts within a tick or
+   * so; a slower restart is harmless. Violating these assumptions can break linearizability:
+   * 'safe' has none of them.
    */
   protected leaseValid(): boolean {
     if (this.leadTransferee !== NONE) return false;
@@ -892,7 +346,7 @@ export class Raft {
   // -------------------------------------------------------------------------------------------
   // Membership
 
-  protected switchToConfig(next: ChangeResult): void {
+  protected override switchToConfig(next: ChangeResult): void {
     this.tracker.config = next.config;
     this.tracker.progress = next.progress;
     for (const [id, p] of next.progress) p.isLearner = next.config.learners.has(id);

@@ -14,7 +14,8 @@ import { invariant } from './assert.js';
 import { computeConfChange, encodeConfChange } from './confchange.js';
 import { ProposalDroppedError } from './errors.js';
 import type { ProgressState } from './progress.js';
-import { Raft, message } from './raft.js';
+import { message } from './message.js';
+import { Raft } from './raft.js';
 
 export interface ProgressStatus {
   match: number;

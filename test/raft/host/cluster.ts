@@ -21,6 +21,8 @@ export class Condition {
 /** A state machine that records every command; notifies `changed` on each apply. */
 export class LogMachine implements StateMachine<number> {
   commands: string[] = [];
+  /** Log indexes of the snapshots restored (at start or received from the leader). */
+  restoredAt: number[] = [];
   constructor(private readonly changed: Condition) {}
   apply(command: Uint8Array): number {
     this.commands.push(Buffer.from(command).toString());
@@ -30,7 +32,8 @@ export class LogMachine implements StateMachine<number> {
   snapshot(): Uint8Array {
     return Buffer.from(JSON.stringify(this.commands));
   }
-  restore(image: Uint8Array): void {
+  restore(image: Uint8Array, index: number): void {
+    this.restoredAt.push(index);
     this.commands = image.length === 0 ? [] : (JSON.parse(Buffer.from(image).toString()) as string[]);
     this.changed.notify();
   }

@@ -55,14 +55,23 @@ describe('RaftHost on loopback', () => {
     await cluster.stopNode(followerId);
 
     // The remaining two commit on their own and compact past the stopped follower's log.
-    await Promise.all(Array.from({ length: 100 }, (_, i) => leader.propose(cmd(`b${i}`))));
+    await Promise.all(Array.from({ length: 99 }, (_, i) => leader.propose(cmd(`b${i}`))));
+    // Applied in a later Ready than the rest, so after the compaction that Ready triggered.
+    await leader.propose(cmd('b99'));
     expect(leader.stats().snapshots).toBeGreaterThan(0);
+    const stoppedAt = 2 + 60; // bootstrap snapshot, the leader's no-op, 60 commands
+    expect(leader.status().firstIndex).toBeGreaterThan(stoppedAt + 1);
 
     const restarted = await cluster.startNode(followerId);
     // Recovered from its own disk: its snapshot and log, before hearing from anyone.
     expect(restarted.status().applied).toBeGreaterThan(0);
     expect(restarted.status().commit).toBeGreaterThanOrEqual(60);
+    const restoredAtStart = [...(cluster.machines.get(followerId)?.restoredAt ?? [])];
     await cluster.applied(followerId, 160);
+    // The leader had compacted past the follower's log, so it sent a snapshot.
+    const restoredLater = cluster.machines.get(followerId)?.restoredAt.slice(restoredAtStart.length) ?? [];
+    expect(restoredLater.length).toBeGreaterThan(0);
+    expect(Math.min(...restoredLater)).toBeGreaterThan(stoppedAt);
     const expected = [...Array.from({ length: 60 }, (_, i) => `a${i}`), ...Array.from({ length: 100 }, (_, i) => `b${i}`)];
     expect(cluster.machines.get(followerId)?.commands).toEqual(expected);
 

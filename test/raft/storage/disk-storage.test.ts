@@ -90,6 +90,21 @@ describe('DiskStorage', () => {
     expect(after.hardState).toEqual({ term: 1, vote: 0, commit: 204 });
   });
 
+  it('keeps the log when released segments leave it starting right after the snapshot', async () => {
+    const dir = await temps.make();
+    const segmentBytes = 64; // every write (one persist) gets a segment of its own
+    const { storage } = await DiskStorage.open({ dir, sync: false, segmentBytes });
+    await storage.persist({ snapshot: snap(1, 1), entries: [], hardState: { term: 1, vote: 0, commit: 1 } });
+    for (let i = 2; i <= 40; i += 2) await storage.persist({ entries: ents(i, i + 1, 1), hardState: { term: 1, vote: 0, commit: i + 1 } });
+    // Entry 22 starts a record: releasing up to it leaves a WAL whose log starts at 22.
+    expect(await storage.saveSnapshot(snap(21, 1))).toBeGreaterThan(0);
+    await storage.close();
+    const after = await reopen(dir, segmentBytes);
+    expect(after.snapshot?.meta.index).toBe(21);
+    expect(summary(after.entries)).toEqual(summary(ents(22, 41, 1)));
+    expect(after.hardState.commit).toBe(41);
+  });
+
   it('refuses to overlap persists (the host must serialise them)', async () => {
     const dir = await temps.make();
     const { storage } = await DiskStorage.open({ dir, sync: false });
@@ -125,6 +140,14 @@ describe('replay', () => {
     expect(() => replay(records, false, null)).toThrow(/no snapshot covers it/);
     expect(() => replay(records, false, snap(20, 2))).toThrow(/covers only 20/);
     expect(replay(records, false, snap(31, 2)).entries.map((e) => e.index)).toEqual([32, 33, 34, 35]);
+  });
+
+  it('trusts the snapshot term at a log start it cannot see, and only there', () => {
+    const records = [rec(40, encodeEntries(ents(31, 35, 2))), rec(41, encodeSnapshotMarker(30, 2))];
+    expect(replay(records, false, snap(30, 2)).entries.map((e) => e.index)).toEqual([31, 32, 33, 34, 35]);
+    // A marker inside the visible log is still checked: a term mismatch replaces the log.
+    const inside = [rec(40, encodeEntries(ents(31, 35, 2))), rec(41, encodeSnapshotMarker(32, 5))];
+    expect(replay(inside, false, snap(32, 5)).entries).toEqual([]);
   });
 
   it('fails on a gap between entry records', () => {

@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /** Makes a create, rename or unlink in `dir` durable. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -18,4 +19,10 @@ export async function writeFully(fh: FileHandle, buf: Buffer, position: number):
     if (bytesWritten <= 0) throw new Error('wal: write made no progress');
     done += bytesWritten;
   }
+}
+
+/** mkdir -p that also makes the new directory's entry durable in its parent. */
+export async function mkdirDurable(dir: string, sync: boolean): Promise<void> {
+  const created = await mkdir(dir, { recursive: true });
+  if (created !== undefined && sync) await fsyncDir(dirname(dir));
 }

@@ -9,9 +9,9 @@
 //   28      4     reserved (0)
 //   32      n     data
 import { crc32 } from 'node:zlib';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, writeFully } from './fsutil.js';
+import { fsyncDir, mkdirDurable, writeFully } from './fsutil.js';
 
 const MAGIC = Buffer.from('SHSNAP01', 'latin1');
 const HEADER_BYTES = 32;
@@ -75,7 +75,7 @@ export class SnapshotStore {
   static async open(options: SnapshotStoreOptions): Promise<SnapshotStore> {
     const retain = options.retain ?? 2;
     if (!Number.isInteger(retain) || retain < 1) throw new Error(`snapshot: retain must be >= 1, got ${retain}`);
-    await mkdir(options.dir, { recursive: true });
+    await mkdirDurable(options.dir, options.sync ?? true);
     // A leftover temporary file is a save that crashed before its rename: never visible, drop it.
     for (const name of await readdir(options.dir)) {
       if (SNAP_NAME.test(name.slice(0, -TMP_SUFFIX.length)) && name.endsWith(TMP_SUFFIX)) {

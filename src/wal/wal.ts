@@ -5,9 +5,9 @@
 // write carrying it was fdatasync'ed. While one write+fdatasync is in flight, every append that
 // arrives queues up, and the next write carries all of them: under load, many records share
 // one fsync. Only one write is in flight at a time, which recovery relies on (scan.ts).
-import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, writeFully } from './fsutil.js';
+import { fsyncDir, mkdirDurable, writeFully } from './fsutil.js';
 import { encodeRecord, frameBytes } from './record.js';
 import { scanSegment } from './scan.js';
 import { WalCorruptionError, type WalOptions, type WalRecord, type WalRepair, type WalStats } from './types.js';
@@ -67,7 +67,7 @@ export class Wal {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     const sync = options.sync ?? true;
     if (!(segmentBytes > 0)) throw new Error(`wal: segmentBytes must be positive, got ${segmentBytes}`);
-    await mkdir(options.dir, { recursive: true });
+    await mkdirDurable(options.dir, sync);
 
     const segments: Segment[] = (await readdir(options.dir))
       .map((name) => SEGMENT_NAME.exec(name))
@@ -179,7 +179,7 @@ export class Wal {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    while (this.flushing !== null || this.queue.length > 0) {
+    while (this.flushing !== null || (this.queue.length > 0 && this.failure === null)) {
       if (this.flushing === null) this.startFlush();
       await this.flushing;
     }

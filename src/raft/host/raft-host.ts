@@ -5,7 +5,6 @@
 // send `messagesAfterPersist`, restore and apply, serve reads, advance. While a Ready is being
 // persisted the node keeps ticking, stepping and taking proposals, so the next Ready carries
 // everything that arrived meanwhile: the fsync is shared by all of it.
-import { randomInt } from 'node:crypto';
 import {
   MemoryStorage,
   RaftNode,
@@ -23,8 +22,9 @@ import {
 import { DiskStorage, type RecoveredState } from '../storage/index.js';
 import { PeerTransport, type PeerAddress, type TransportStats } from '../transport/index.js';
 import type { WalRepair, WalStats } from '../../wal/index.js';
-import { decodeEnvelope, encodeEnvelope } from './envelope.js';
-import { ProposalLostError, ProposalTimeoutError, RaftHostClosedError } from './errors.js';
+import { decodeEnvelope } from './envelope.js';
+import { RaftHostClosedError } from './errors.js';
+import { PendingRequests } from './requests.js';
 
 /** The replicated application. Called only from the host loop, in log order. */
 export interface StateMachine<R = unknown> {
@@ -81,6 +81,10 @@ export interface RaftHostStatus {
   commit: number;
   applied: number;
   lastIndex: number;
+  /** Index of the latest snapshot (the log before it may be compacted). */
+  snapshotIndex: number;
+  /** First log index still held in memory for followers. */
+  firstIndex: number;
   conf: ConfState;
 }
 
@@ -92,25 +96,8 @@ export interface RaftHostStats {
   snapshots: number;
 }
 
-interface Waiter<T> {
-  resolve: (value: T) => void;
-  reject: (err: Error) => void;
-  deadline: number;
-}
-
-interface ProposalWaiter<R> extends Waiter<{ index: number; result: R }> {
-  /** Set when proposed on the leader: where the entry went, to detect it being overwritten. */
-  index?: number;
-}
-
 export class RaftHost<R = unknown> {
-  private readonly incarnation = randomInt(1, 2 ** 32);
-  private seq = 0;
-  private readonly proposals = new Map<number, ProposalWaiter<R>>();
-  /** Leader-local proposals by the index they were appended at. */
-  private readonly proposalAt = new Map<number, number>();
-  private readonly reads = new Map<number, Waiter<{ index: number }>>();
-  private readsWaiting: { index: number; seq: number }[] = [];
+  private readonly requests: PendingRequests<R>;
   private applied: number;
   private conf: ConfState;
   private snapshotIndex: number;
@@ -122,7 +109,6 @@ export class RaftHost<R = unknown> {
   private closed = false;
   private failure: Error | null = null;
   private readonly counters = { readies: 0, persists: 0, snapshots: 0 };
-  private readonly requestTimeoutMs: number;
 
   private constructor(
     private readonly opts: RaftHostOptions<R>,
@@ -137,7 +123,7 @@ export class RaftHost<R = unknown> {
     this.applied = snap.meta.index;
     this.snapshotIndex = snap.meta.index;
     this.conf = snap.meta.conf;
-    this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
+    this.requests = new PendingRequests(opts.id, opts.requestTimeoutMs ?? 10_000);
   }
 
   static async start<R>(opts: RaftHostOptions<R>): Promise<RaftHost<R>> {
@@ -215,41 +201,22 @@ export class RaftHost<R = unknown> {
   propose(command: Uint8Array): Promise<{ index: number; result: R }> {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new RaftHostClosedError());
-    const seq = ++this.seq;
-    const data = encodeEnvelope({ proposer: this.opts.id, incarnation: this.incarnation, seq, command });
-    return new Promise((resolve, reject) => {
-      const waiter: ProposalWaiter<R> = { resolve, reject, deadline: Date.now() + this.requestTimeoutMs };
-      try {
-        const wasLeader = this.node.role === 'leader';
-        this.node.propose(data);
-        if (wasLeader) {
-          waiter.index = this.node.log.lastIndex();
-          this.proposalAt.set(waiter.index, seq);
-        }
-      } catch (err) {
-        reject(err as Error);
-        return;
-      }
-      this.proposals.set(seq, waiter);
-      this.kick();
+    const done = this.requests.propose(command, (data) => {
+      const leader = this.node.role === 'leader';
+      this.node.propose(data);
+      return leader ? this.node.log.lastIndex() : undefined;
     });
+    this.kick();
+    return done;
   }
 
   /** Resolves with a read index once this node has applied it: reads after that are linearizable. */
   readIndex(): Promise<{ index: number }> {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new RaftHostClosedError());
-    const seq = ++this.seq;
-    return new Promise((resolve, reject) => {
-      try {
-        this.node.readIndex(readContext(this.incarnation, seq));
-      } catch (err) {
-        reject(err as Error);
-        return;
-      }
-      this.reads.set(seq, { resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
-      this.kick();
-    });
+    const done = this.requests.read((context) => this.node.readIndex(context));
+    this.kick();
+    return done;
   }
 
   /** Starts an election at once (tests, leadership hand-over by an operator). */
@@ -267,6 +234,8 @@ export class RaftHost<R = unknown> {
       commit: this.node.log.committed,
       applied: this.applied,
       lastIndex: this.node.log.lastIndex(),
+      snapshotIndex: this.snapshotIndex,
+      firstIndex: this.memory.firstIndex(),
       conf: this.conf,
     };
   }
@@ -283,7 +252,7 @@ export class RaftHost<R = unknown> {
     this.ticker = null;
     await this.transport?.close();
     if (this.draining !== null) await this.draining;
-    this.rejectAll(this.failure ?? new RaftHostClosedError());
+    this.requests.rejectAll(this.failure ?? new RaftHostClosedError());
     await this.disk.close();
   }
 
@@ -291,21 +260,29 @@ export class RaftHost<R = unknown> {
   // Inputs
 
   private tick(): void {
-    if (this.closed) return;
-    this.node.tick();
-    this.expireRequests(Date.now());
-    this.kick();
+    this.input(() => {
+      this.node.tick();
+      this.requests.expire(Date.now());
+    });
   }
 
   private receive(m: Message): void {
-    if (this.closed) return;
-    this.node.step(m);
-    this.kick();
+    this.input(() => this.node.step(m));
   }
 
   private unreachable(peer: NodeId): void {
+    this.input(() => this.node.reportUnreachable(peer));
+  }
+
+  /** Feeds the core; a throw there is a broken invariant, which stops this host. */
+  private input(fn: () => void): void {
     if (this.closed) return;
-    this.node.reportUnreachable(peer);
+    try {
+      fn();
+    } catch (err) {
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
     this.kick();
   }
 
@@ -359,11 +336,7 @@ export class RaftHost<R = unknown> {
       this.conf = rd.snapshot.meta.conf;
     }
     for (const e of rd.committedEntries) this.apply(e);
-    for (const rs of rd.readStates) {
-      const seq = readSeq(rs.context, this.incarnation);
-      if (seq !== null && this.reads.has(seq)) this.readsWaiting.push({ index: rs.index, seq });
-    }
-    this.serveReads();
+    this.requests.readStates(rd.readStates, this.applied);
     this.node.advance(rd);
     await this.maybeSnapshot();
   }
@@ -380,48 +353,15 @@ export class RaftHost<R = unknown> {
   private apply(e: Entry): void {
     if (e.index !== this.applied + 1) throw new Error(`raft host: applying ${e.index} after ${this.applied}`);
     this.applied = e.index;
-    const localSeq = this.proposalAt.get(e.index);
-    if (localSeq !== undefined) this.proposalAt.delete(e.index);
-
-    let appliedSeq: number | null = null;
     if (e.type === 'confChange') {
       this.conf = this.node.applyConfChange(decodeConfChange(e.data));
-    } else if (e.data.length > 0) {
+      this.requests.applied(e.index, null, undefined);
+    } else if (e.data.length === 0) {
+      this.requests.applied(e.index, null, undefined); // a new leader's no-op
+    } else {
       const env = decodeEnvelope(e.data);
-      const result = this.opts.stateMachine.apply(env.command, e.index);
-      if (env.proposer === this.opts.id && env.incarnation === this.incarnation) {
-        appliedSeq = env.seq;
-        const w = this.proposals.get(env.seq);
-        if (w !== undefined) {
-          this.proposals.delete(env.seq);
-          w.resolve({ index: e.index, result });
-        }
-      }
+      this.requests.applied(e.index, env, this.opts.stateMachine.apply(env.command, e.index));
     }
-    // A new leader overwrote the slot this node's proposal was appended at.
-    if (localSeq !== undefined && localSeq !== appliedSeq) {
-      const w = this.proposals.get(localSeq);
-      if (w !== undefined) {
-        this.proposals.delete(localSeq);
-        w.reject(new ProposalLostError(e.index));
-      }
-    }
-  }
-
-  private serveReads(): void {
-    if (this.readsWaiting.length === 0) return;
-    const still: { index: number; seq: number }[] = [];
-    for (const r of this.readsWaiting) {
-      const w = this.reads.get(r.seq);
-      if (w === undefined) continue;
-      if (r.index <= this.applied) {
-        this.reads.delete(r.seq);
-        w.resolve({ index: r.index });
-      } else {
-        still.push(r);
-      }
-    }
-    this.readsWaiting = still;
   }
 
   private async maybeSnapshot(): Promise<void> {
@@ -438,53 +378,16 @@ export class RaftHost<R = unknown> {
   // -------------------------------------------------------------------------------------------
   // Failure and timeouts
 
-  private expireRequests(now: number): void {
-    // Maps iterate in insertion order, which is deadline order: stop at the first live one.
-    for (const [seq, w] of this.proposals) {
-      if (w.deadline > now) break;
-      this.proposals.delete(seq);
-      if (w.index !== undefined) this.proposalAt.delete(w.index);
-      w.reject(new ProposalTimeoutError('proposal'));
-    }
-    for (const [seq, w] of this.reads) {
-      if (w.deadline > now) break;
-      this.reads.delete(seq);
-      w.reject(new ProposalTimeoutError('read'));
-    }
-  }
-
   private fail(err: Error): void {
     if (this.failure !== null) return;
     this.failure = err;
-    this.rejectAll(err);
+    this.requests.rejectAll(err);
     this.opts.onFatal?.(err);
     void this.close();
-  }
-
-  private rejectAll(err: Error): void {
-    for (const w of this.proposals.values()) w.reject(err);
-    for (const w of this.reads.values()) w.reject(err);
-    this.proposals.clear();
-    this.proposalAt.clear();
-    this.reads.clear();
-    this.readsWaiting = [];
   }
 
   private requireTransport(): PeerTransport {
     if (this.transport === null) throw new Error('raft host: not started');
     return this.transport;
   }
-}
-
-function readContext(incarnation: number, seq: number): Uint8Array {
-  const buf = Buffer.alloc(12);
-  buf.writeUInt32LE(incarnation, 0);
-  buf.writeUIntLE(seq, 4, 6);
-  return buf;
-}
-
-function readSeq(context: Uint8Array, incarnation: number): number | null {
-  if (context.length !== 12) return null;
-  const buf = Buffer.from(context.buffer, context.byteOffset, context.length);
-  return buf.readUInt32LE(0) === incarnation ? buf.readUIntLE(4, 6) : null;
 }

@@ -61,7 +61,14 @@ class ReplayLog {
   }
 
   restore(index: number, term: number): void {
-    if (this.termAt(index) === term) {
+    if (index < this.prevIndex) {
+      throw new RecoveryError(`raft storage: snapshot at ${index} is behind the log start ${this.prevIndex}`);
+    }
+    // Segments released up to the record holding snapshot + 1 can leave the log starting
+    // right after the snapshot, with the term there no longer on disk. Only a local snapshot
+    // releases segments, and its entry is committed, so it is the entry the log continued from.
+    const continues = !this.known && index === this.prevIndex;
+    if (continues || this.termAt(index) === term) {
       this.ents = this.ents.slice(index - this.prevIndex);
       this.runs.dropBelow(index + 1);
     } else {
@@ -87,9 +94,6 @@ export function replay(records: readonly WalRecord[], startsAtBeginning: boolean
     if (r.kind === KIND_ENTRIES) log.append(r.entries, rec.lsn);
     else if (r.kind === KIND_HARD_STATE) hardState = r.hardState;
     else {
-      if (log.known && r.index < log.prevIndex) {
-        throw new RecoveryError(`raft storage: snapshot marker ${r.index} behind the log start ${log.prevIndex}`);
-      }
       log.restore(r.index, r.term);
       markerIndex = r.index;
     }

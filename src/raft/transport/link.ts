@@ -1,7 +1,9 @@
 // The outbound half of a peer connection: one long-lived TCP connection carrying this node's
 // messages to one peer. Messages queue (bounded) and are written as one batch per event-loop
 // turn. Raft tolerates loss, so a full queue drops and reports the peer unreachable rather than
-// buffering without bound.
+// buffering without bound. Messages queue only while the connection is up or being set up:
+// when it is lost they are dropped, as is whatever arrives during the reconnect backoff, so a
+// returning peer gets current messages (a probe, a snapshot) rather than a burst of stale ones.
 import { connect, type Socket } from 'node:net';
 import type { Message, NodeId } from '../types.js';
 import { ByteWriter } from './bytes.js';
@@ -30,7 +32,7 @@ export interface LinkStats {
   sent: number;
   /** Socket writes; sent / writes is the batching factor. */
   writes: number;
-  /** Messages dropped because the queue was full. */
+  /** Messages dropped: queue full, connection lost, or sent during the reconnect backoff. */
   dropped: number;
   queued: number;
   /** Successful handshakes. */
@@ -61,7 +63,7 @@ export class PeerLink {
 
   send(m: Message): void {
     if (this.closed) return;
-    if (this.queue.length >= this.cfg.maxQueuedMessages) {
+    if (this.timer !== null || this.queue.length >= this.cfg.maxQueuedMessages) {
       this.counters.dropped++;
       this.reportUnreachable();
       return;
@@ -150,6 +152,8 @@ export class PeerLink {
       if (this.socket === socket) this.socket = null;
       this.ready = false;
       if (this.closed) return;
+      this.counters.dropped += this.queue.length;
+      this.queue = [];
       this.reportUnreachable();
       this.timer = setTimeout(() => {
         this.timer = null;

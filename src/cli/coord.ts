@@ -20,6 +20,7 @@ export interface CoordFlags {
   snapshotCount: string;
   logLevel: string;
   unsafeNoFsync?: boolean;
+  experimentalWatchProgressNotifyInterval: string;
 }
 
 export function registerCoord(program: Command): void {
@@ -36,6 +37,7 @@ export function registerCoord(program: Command): void {
     .option('--initial-cluster-state <state>', 'new or existing', 'new')
     .option('--initial-cluster-token <token>', 'initial cluster token', 'etcd-cluster')
     .option('--snapshot-count <n>', 'committed commands between snapshots', '10000')
+    .option('--experimental-watch-progress-notify-interval <duration>', 'interval of watch progress notifications', '10m')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--unsafe-no-fsync', 'acknowledge writes without fsync (benchmarks only: loses data on a crash)')
     .action(async (flags: CoordFlags) => {
@@ -64,6 +66,7 @@ interface CoordConfig {
   clusterToken: string;
   snapshotCount: number;
   sync: boolean;
+  progressNotifyMs: number;
 }
 
 /** Validates the flags; throws FlagError with a message naming the flag. */
@@ -100,9 +103,11 @@ export function coordConfig(flags: CoordFlags): CoordConfig {
   if (flags.initialClusterToken.length === 0) throw new FlagError('--initial-cluster-token: must be non-empty');
   const snapshotCount = Number(flags.snapshotCount);
   if (!Number.isSafeInteger(snapshotCount) || snapshotCount < 1) throw new FlagError('--snapshot-count: must be a positive integer');
+  const progressNotifyMs = parseDuration('experimental-watch-progress-notify-interval', flags.experimentalWatchProgressNotifyInterval);
   return {
     name,
     dataDir,
+    progressNotifyMs,
     listen: listenUrls.map(listenAddress),
     listenUrls,
     advertiseClientUrls,
@@ -140,6 +145,7 @@ export async function runCoord(flags: CoordFlags, log: Logger): Promise<void> {
     log,
     snapshotCount: config.snapshotCount,
     sync: config.sync,
+    progressNotifyMs: config.progressNotifyMs,
     onFatal: () => void stop('storage failure', 1),
   });
   const { report } = node;
@@ -168,4 +174,23 @@ export async function runCoord(flags: CoordFlags, log: Logger): Promise<void> {
     { name: config.name, memberId: node.memberId.toString(16), clientUrls: bound, peerUrls: config.peerUrls },
     'coord: ready to serve client requests',
   );
+}
+
+/** A Go-style duration as etcd's flags take it: 500ms, 5s, 10m, 1h (and combinations). */
+export function parseDuration(flag: string, text: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  while (pos < text.length) {
+    re.lastIndex = pos;
+    const m = re.exec(text);
+    if (m === null) break;
+    total += Number(m[1]) * units[m[2]];
+    pos = re.lastIndex;
+  }
+  if (pos !== text.length || text.length === 0 || !(total >= 1)) {
+    throw new FlagError(`--${flag}: "${text}" is not a duration like 500ms, 5s or 10m`);
+  }
+  return Math.round(total);
 }

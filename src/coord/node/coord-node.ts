@@ -6,17 +6,20 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { SnapshotStore, Wal } from '../../wal/index.js';
-import { Lessor, newLeaseId } from '../lease/index.js';
-import { CoordStateMachine } from '../state-machine.js';
 import {
   CoordError,
+  CoordStateMachine,
+  Lessor,
+  newLeaseId,
+  WatchHub,
+  type WatchRequest,
+  type WatchSink,
   type Command,
   type CommandResult,
   type LeaseTimeToLiveResponse,
   type RangeRequest,
   type RangeResponse,
-} from '../types.js';
-import { WatchHub, type WatchRequest, type WatchSink } from '../watch/index.js';
+} from '../index.js';
 import { decodeCommand } from './command-codec.js';
 import type { CommandLog } from './command-log.js';
 import { deriveIdentity, loadIdentity, saveIdentity, type MemberIdentity } from './member.js';

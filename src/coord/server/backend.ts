@@ -1,6 +1,6 @@
 // What the gRPC layer needs from a coordinator node. The single-node CoordNode implements it
 // today; a Raft-backed node implements the same surface later.
-import type { WatchRequest, WatchSink } from '../watch/index.js';
+import type { WatchRequest, WatchSink } from '../index.js';
 import type {
   Command,
   CommandResult,

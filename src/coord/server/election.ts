@@ -5,7 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { bytes, nonNegative, type WireMsg } from '../node/index.js';
 import { CoordError } from '../types.js';
-import type { WatchMessage } from '../watch/index.js';
+import type { WatchMessage } from '../index.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
 import {

@@ -3,7 +3,7 @@
 // create revision, and waiting for every earlier key to be deleted.
 import { CoordError, type KeyValue, type RangeRequest, type RequestOp, type TxnResponse } from '../types.js';
 import { ErrCompacted } from '../errors.js';
-import type { WatchMessage } from '../watch/index.js';
+import type { WatchMessage } from '../index.js';
 import type { CoordBackend } from './backend.js';
 
 const EMPTY = Buffer.alloc(0);

@@ -7,7 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { bytes, int64, nonNegative, type WireMsg } from '../node/index.js';
 import { CoordError, type KeyValue, type WatchEvent } from '../types.js';
-import type { WatchFilter, WatchMessage, WatchRequest } from '../watch/index.js';
+import type { WatchFilter, WatchMessage, WatchRequest } from '../index.js';
 import type { CoordBackend } from './backend.js';
 import { MAX_REQUEST_BYTES, serviceDefinition, type ServiceDef } from './codec.js';
 import { failStream, type Duplex, type OpenStreams } from './stream.js';

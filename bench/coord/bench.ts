@@ -8,8 +8,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { etcdServer, type CoordServerKind } from '../../test/support/etcd-server.js';
-import { shoalCoord } from '../../test/support/shoal-coord.js';
+import { existsSync } from 'node:fs';
+import { etcdServer, startProcessServer, type CoordServerKind } from '../../test/support/etcd-server.js';
+import { LOOPBACK } from '../../test/support/ports.js';
 import { runWorkload, type Figures } from './workload.js';
 
 const args = new Map<string, string>();
@@ -20,6 +21,24 @@ for (let i = 2; i < process.argv.length; i++) {
   args.set(a.slice(2), next !== undefined && !next.startsWith('--') ? (i++, next) : 'true');
 }
 const quick = args.get('quick') === 'true';
+// Shoal runs from the build (`npm run build`), as users run it — not through the tsx loader.
+const SHOAL_BUILT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
+const shoalCoord: CoordServerKind = {
+  name: 'shoal',
+  start: () => {
+    if (!existsSync(SHOAL_BUILT)) throw new Error(`${SHOAL_BUILT} is missing: run \`npm run build\` first`);
+    return startProcessServer({
+      name: 'shoal',
+      portsNeeded: 1,
+      command: process.execPath,
+      args: (dataDir, [client]) => [
+        SHOAL_BUILT, 'coord', '--name', 'n1', '--data-dir', dataDir, '--log-level', 'warn',
+        '--listen-client-urls', `http://${LOOPBACK}:${client}`, '--advertise-client-urls', `http://${LOOPBACK}:${client}`,
+      ],
+    });
+  },
+};
+
 const kinds: CoordServerKind[] = (args.get('servers') ?? 'etcd,shoal').split(',').map((name) => {
   if (name === 'etcd') return etcdServer;
   if (name === 'shoal') return shoalCoord;

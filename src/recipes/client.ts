@@ -53,7 +53,10 @@ export function isOutcomeUnknown(err: unknown): err is OutcomeUnknownError {
 export interface CoordClientOptions {
   /** Deadline for each unary call attempt, in ms (streams have none). 0 disables. Default 10 000. */
   callTimeoutMs?: number;
-  /** Attempts per call in total, including the first. Default 3. */
+  /**
+   * Attempts per call in total, including the first. Default 3. A call that provably never left
+   * gets as many more as there are endpoints, so every endpoint is tried once.
+   */
   maxAttempts?: number;
   /** First retry delay in ms, doubled per retry up to maxBackoffMs, with full jitter. Default 50. */
   initialBackoffMs?: number;
@@ -94,7 +97,7 @@ export function createCoordClient(endpoints: string | string[], opts: CoordClien
   const options: IOptions = {
     hosts,
     faultHandling: {
-      global: coordRetryPolicy(opts),
+      global: coordRetryPolicy({ ...opts, extraUnsentAttempts: hosts.length }),
       // No per-host circuit breaker: a dead host fails fast ("no connection established"), which
       // the global policy retries on the next host; a breaker would only turn one dead endpoint
       // of a single-endpoint client into seconds of refusals.
@@ -117,8 +120,11 @@ export function createCoordClient(endpoints: string | string[], opts: CoordClien
 }
 
 /** The global fault-handling policy used by createCoordClient (exported for tests). */
-export function coordRetryPolicy(opts: Pick<CoordClientOptions, 'maxAttempts' | 'initialBackoffMs' | 'maxBackoffMs' | 'onRetry'> = {}): Policy {
+export function coordRetryPolicy(
+  opts: Pick<CoordClientOptions, 'maxAttempts' | 'initialBackoffMs' | 'maxBackoffMs' | 'onRetry'> & { extraUnsentAttempts?: number } = {},
+): Policy {
   const maxAttempts = opts.maxAttempts ?? 3;
+  const extraUnsent = opts.extraUnsentAttempts ?? 0;
   const initial = opts.initialBackoffMs ?? 50;
   const max = opts.maxBackoffMs ?? 1000;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new Error(`maxAttempts must be >= 1, got ${maxAttempts}`);
@@ -141,7 +147,8 @@ export function coordRetryPolicy(opts: Pick<CoordClientOptions, 'maxAttempts' | 
             const idempotent = context !== undefined && isIdempotentCall(context);
             const neverSent = wasNeverSent(err);
             const retryable = neverSent || (idempotent && isRecoverableError(err as Error));
-            if (!retryable || attempt >= maxAttempts || sig.aborted) {
+            const budget = neverSent ? maxAttempts + extraUnsent : maxAttempts;
+            if (!retryable || attempt >= budget || sig.aborted) {
               if (!idempotent && !neverSent && isOutcomeAmbiguous(err)) throw new OutcomeUnknownError(operation, err);
               throw err;
             }

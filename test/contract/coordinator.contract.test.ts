@@ -146,10 +146,13 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       const lease = await c.leaseClient.leaseGrant({ TTL: 60 });
       try {
         const r = await put(k, 'kept', { lease: lease.ID });
-        expect(await put(k, '', { ignore_value: true })).toBe(r + 1n);
+        expect(await put(k, '', { ignore_value: true, lease: lease.ID })).toBe(r + 1n);
         expect((await range({ key: b(k) })).kvs.map(kv)).toEqual([expected(k, 'kept', r, r + 1n, 2, lease.ID)]);
         expect(await put(k, 'new', { ignore_lease: true })).toBe(r + 2n);
         expect((await range({ key: b(k) })).kvs.map(kv)).toEqual([expected(k, 'new', r, r + 2n, 3, lease.ID)]);
+        // ignore_value alone does not keep the lease: the request's lease (none) replaces it.
+        expect(await put(k, '', { ignore_value: true })).toBe(r + 3n);
+        expect((await range({ key: b(k) })).kvs.map(kv)).toEqual([expected(k, 'new', r, r + 3n, 4)]);
         expect(await raw.failure('KV', 'Put', { key: b(`${k}-missing`), ignore_value: true })).toEqual({
           code: 3, codeName: 'INVALID_ARGUMENT', details: 'etcdserver: key not found',
         });
@@ -252,6 +255,17 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       expect(await keys({ min_create_revision: String(r0 + 1n) })).toEqual(['b', 'c']);
       expect(await keys({ max_create_revision: String(r0 + 1n) })).toEqual(['a', 'b']);
       expect(await keys({ min_mod_revision: String(r0 + 1n), max_mod_revision: String(r0 + 4n) })).toEqual(['b']);
+    });
+
+    it('treats a negative limit as no limit', async () => {
+      expect(await keys({ limit: -1 })).toEqual(['a', 'b', 'c']);
+    });
+
+    it('treats a revision <= 0 as the current one', async () => {
+      const atZero = await prefixRange(p, { revision: 0 });
+      const atNegative = await prefixRange(p, { revision: -5 });
+      expect(atNegative.kvs.map(kv)).toEqual(atZero.kvs.map(kv));
+      expect(atNegative.header.revision).toBe(atZero.header.revision);
     });
 
     it('reads a prefix at a past revision', async () => {
@@ -380,6 +394,16 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       expect((await range({ key: b(k('x')) })).kvs[0]!.value.toString()).toBe('v');
     });
 
+    it('fills only the revision in the headers of the per-op responses (visible in etcdctl txn -w json)', async () => {
+      const res = await c.kv.txn({
+        success: [{ request_put: { key: b(k('h')), value: b('1') } }, { request_range: { key: b(k('h')) } }, { request_delete_range: { key: b(k('h-none')) } }],
+      });
+      const sub = { cluster_id: '0', member_id: '0', revision: res.header.revision, raft_term: '0' };
+      expect(res.responses[0]!.response_put!.header).toEqual(sub);
+      expect(res.responses[1]!.response_range!.header).toEqual(sub);
+      expect(res.responses[2]!.response_delete_range!.header).toEqual(sub);
+    });
+
     it('applies all writes of a txn at one revision', async () => {
       const before = await currentRevision();
       const res = await c.kv.txn({
@@ -461,9 +485,19 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
     });
 
     it('raises a TTL below the minimum to the minimum (2 s with etcd default timing)', async () => {
-      const g = await c.leaseClient.leaseGrant({ TTL: 1 });
-      expect(g.TTL).toBe('2');
-      await c.leaseClient.leaseRevoke({ ID: g.ID });
+      for (const ttl of [1, 0]) {
+        const g = await c.leaseClient.leaseGrant({ TTL: ttl });
+        expect({ ttl, granted: g.TTL }).toEqual({ ttl, granted: '2' });
+        await c.leaseClient.leaseRevoke({ ID: g.ID });
+      }
+    });
+
+    it('grants a negative TTL as the minimum TTL', async () => {
+      for (const ttl of [-5]) {
+        const g = await c.leaseClient.leaseGrant({ TTL: ttl });
+        expect({ ttl, granted: g.TTL }).toEqual({ ttl, granted: '2' });
+        await c.leaseClient.leaseRevoke({ ID: g.ID });
+      }
     });
 
     it('reports time to live with attached keys, and -1 for an unknown lease', async () => {
@@ -514,8 +548,8 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       expect((await prefixRange(k(''))).kvs.map((x) => x.key.toString())).toEqual([k('c')]);
       const events = await w.waitEvents(created.watch_id, 2);
       expect(events.map((e) => [e.type, e.kv.key.toString(), e.kv.mod_revision])).toEqual([
-        ['DELETE', k('a'), String(r + 3n)],
-        ['DELETE', k('b'), String(r + 3n)],
+        ['Delete', k('a'), String(r + 3n)],
+        ['Delete', k('b'), String(r + 3n)],
       ]);
       const notFound = { code: 5, codeName: 'NOT_FOUND', details: 'etcdserver: requested lease not found' };
       expect(await raw.failure('Lease', 'LeaseRevoke', { ID: g.ID })).toEqual(notFound);
@@ -530,7 +564,7 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       const w = openWatch();
       const created = await w.create({ key: b(k('a')), start_revision: String(r + 1n) });
       const [ev] = await w.waitEvents(created.watch_id, 1, 10_000);
-      expect(ev!.type).toBe('DELETE');
+      expect(ev!.type).toBe('Delete');
       expect((await range({ key: b(k('a')) })).kvs).toEqual([]);
       expect((await c.leaseClient.leaseTimeToLive({ ID: g.ID })).TTL).toBe('-1');
       w.close();
@@ -553,10 +587,10 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       await put(`${k('')}`.slice(0, -1) + '0', 'outside');
       const events = await w.waitEvents(created.watch_id, 4);
       expect(events.map((e) => ({ type: e.type, kv: kv(e.kv), prev: e.prev_kv }))).toEqual([
-        { type: 'PUT', kv: expected(k('a'), '1', start, start, 1), prev: null },
-        { type: 'PUT', kv: expected(k('b'), '2', start + 1n, start + 1n, 1), prev: null },
-        { type: 'PUT', kv: expected(k('a'), '3', start, start + 2n, 2), prev: null },
-        { type: 'DELETE', kv: { key: k('a'), value: '', create_revision: '0', mod_revision: String(start + 3n), version: '0', lease: '0' }, prev: null },
+        { type: 'Put', kv: expected(k('a'), '1', start, start, 1), prev: null },
+        { type: 'Put', kv: expected(k('b'), '2', start + 1n, start + 1n, 1), prev: null },
+        { type: 'Put', kv: expected(k('a'), '3', start, start + 2n, 2), prev: null },
+        { type: 'Delete', kv: { key: k('a'), value: '', create_revision: '0', mod_revision: String(start + 3n), version: '0', lease: '0' }, prev: null },
       ]);
       // The write outside the prefix never shows up.
       await put(k('b'), 'last');
@@ -572,9 +606,9 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       const created = await w.create({ key: b(k('a')), start_revision: String(r), prev_kv: true });
       const events = await w.waitEvents(created.watch_id, 3);
       expect(events.map((e) => ({ type: e.type, kv: kv(e.kv), prev: e.prev_kv ? kv(e.prev_kv) : null }))).toEqual([
-        { type: 'PUT', kv: expected(k('a'), '1', r, r, 1), prev: null },
-        { type: 'PUT', kv: expected(k('a'), '2', r, r + 1n, 2), prev: expected(k('a'), '1', r, r, 1) },
-        { type: 'DELETE', kv: { key: k('a'), value: '', create_revision: '0', mod_revision: String(r + 2n), version: '0', lease: '0' }, prev: expected(k('a'), '2', r, r + 1n, 2) },
+        { type: 'Put', kv: expected(k('a'), '1', r, r, 1), prev: null },
+        { type: 'Put', kv: expected(k('a'), '2', r, r + 1n, 2), prev: expected(k('a'), '1', r, r, 1) },
+        { type: 'Delete', kv: { key: k('a'), value: '', create_revision: '0', mod_revision: String(r + 2n), version: '0', lease: '0' }, prev: expected(k('a'), '2', r, r + 1n, 2) },
       ]);
     });
 
@@ -602,9 +636,9 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       await c.kv.deleteRange({ key: b(k('a')) });
       await put(k('a'), '2');
       expect((await w.waitEvents(noDelete.watch_id, 2)).map((e) => [e.type, e.kv.mod_revision])).toEqual([
-        ['PUT', String(start)], ['PUT', String(start + 2n)],
+        ['Put', String(start)], ['Put', String(start + 2n)],
       ]);
-      expect((await w.waitEvents(noPut.watch_id, 1)).map((e) => [e.type, e.kv.mod_revision])).toEqual([['DELETE', String(start + 1n)]]);
+      expect((await w.waitEvents(noPut.watch_id, 1)).map((e) => [e.type, e.kv.mod_revision])).toEqual([['Delete', String(start + 1n)]]);
       expect(w.events(noPut.watch_id)).toHaveLength(1);
     });
 
@@ -635,6 +669,123 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
     });
   });
 
+  describe('lock service (v3lockpb.Lock)', () => {
+    interface LockResponse { header: { revision: string }; key: Buffer }
+    const lock = (name: string, lease: string) => raw.call<LockResponse>('v3lockpb.Lock', 'Lock', { name: b(name), lease });
+    const grant = async (): Promise<string> => (await c.leaseClient.leaseGrant({ TTL: 60 })).ID;
+
+    it('locks under <name>/<lease hex> with the lease; the same lease locking again is a no-op; others wait for Unlock', async () => {
+      const name = space('svc-lock')('m');
+      const [l1, l2] = [await grant(), await grant()];
+      const first = await lock(name, l1);
+      expect(first.key.toString()).toBe(`${name}/${BigInt(l1).toString(16)}`);
+      const held = (await range({ key: first.key })).kvs.map(kv);
+      expect(held).toEqual([expected(first.key.toString(), '', BigInt(first.header.revision), BigInt(first.header.revision), 1, l1)]);
+      const again = await lock(name, l1);
+      expect(again.key.toString()).toBe(first.key.toString());
+      expect(again.header.revision).toBe(first.header.revision);
+
+      const w = openWatch();
+      const created = await w.create({ key: b(`${name}/`), range_end: prefixEnd(`${name}/`), start_revision: String(BigInt(first.header.revision) + 1n) });
+      let settled = false;
+      const second = lock(name, l2).finally(() => { settled = true; });
+      await w.waitEvents(created.watch_id, 1); // the second contender's key is queued
+      await range({ key: first.key }); // one more round trip: a wrong server would have answered by now
+      expect(settled).toBe(false);
+      const unlocked = await raw.call<{ header: { revision: string } }>('v3lockpb.Lock', 'Unlock', { key: first.key });
+      const got = await within(second, 5000, 'second Lock after Unlock');
+      expect(got.key.toString()).toBe(`${name}/${BigInt(l2).toString(16)}`);
+      expect(got.header.revision).toBe(unlocked.header.revision);
+      expect((await range({ key: first.key })).kvs).toEqual([]);
+      await raw.call('v3lockpb.Lock', 'Unlock', { key: got.key });
+      await c.leaseClient.leaseRevoke({ ID: l1 });
+      await c.leaseClient.leaseRevoke({ ID: l2 });
+    });
+
+    it('unlocks a key that does not exist without error', async () => {
+      const before = await currentRevision();
+      const res = await raw.call<{ header: { revision: string } }>('v3lockpb.Lock', 'Unlock', { key: b(space('svc-unlock')('nothing')) });
+      expect(res.header.revision).toBe(String(before));
+    });
+
+    it('fails with an unknown lease as etcd does (code UNKNOWN)', async () => {
+      expect(await raw.failure('v3lockpb.Lock', 'Lock', { name: b(space('svc-badlease')('m')), lease: '4242424242' })).toEqual({
+        code: 2, codeName: 'UNKNOWN', details: 'etcdserver: requested lease not found',
+      });
+    });
+  });
+
+  describe('election service (v3electionpb.Election)', () => {
+    interface LeaderKey { name: Buffer; key: Buffer; rev: string; lease: string }
+    interface CampaignResponse { header: { revision: string }; leader: LeaderKey }
+    interface LeaderResponse { header: { revision: string }; kv: IKeyValue }
+    const E = 'v3electionpb.Election';
+    const grant = async (): Promise<string> => (await c.leaseClient.leaseGrant({ TTL: 60 })).ID;
+
+    it('campaigns, reports and proclaims the leader, streams proclamations, and fails over on resign', async () => {
+      const name = space('svc-elect')('e');
+      const [l1, l2] = [await grant(), await grant()];
+      const won = await raw.call<CampaignResponse>(E, 'Campaign', { name: b(name), lease: l1, value: b('a') });
+      const rev = BigInt(won.header.revision);
+      expect({ name: won.leader.name.toString(), key: won.leader.key.toString(), rev: won.leader.rev, lease: won.leader.lease }).toEqual({
+        name, key: `${name}/${BigInt(l1).toString(16)}`, rev: String(rev), lease: l1,
+      });
+      const leader = await raw.call<LeaderResponse>(E, 'Leader', { name: b(name) });
+      expect(kv(leader.kv)).toEqual(expected(`${name}/${BigInt(l1).toString(16)}`, 'a', rev, rev, 1, l1));
+
+      const proclaimed = await raw.call<{ header: { revision: string } }>(E, 'Proclaim', { leader: won.leader, value: b('b') });
+      expect(proclaimed.header.revision).toBe(String(rev + 1n));
+      const observe = raw.serverStream<LeaderResponse>(E, 'Observe', { name: b(name) });
+      try {
+        await observe.responses.count(1, 5000, 'current leader on Observe');
+        const second = raw.call<CampaignResponse>(E, 'Campaign', { name: b(name), lease: l2, value: b('z') });
+        await raw.call(E, 'Resign', { leader: won.leader });
+        const next = await within(second, 5000, 'second campaign after resign');
+        expect(next.leader.key.toString()).toBe(`${name}/${BigInt(l2).toString(16)}`);
+        await observe.responses.count(2, 5000, 'new leader on Observe');
+        expect(observe.responses.all().map((r) => [r.kv.key.toString(), r.kv.value.toString()])).toEqual([
+          [`${name}/${BigInt(l1).toString(16)}`, 'b'],
+          [`${name}/${BigInt(l2).toString(16)}`, 'z'],
+        ]);
+        expect((await raw.call<LeaderResponse>(E, 'Leader', { name: b(name) })).kv.value.toString()).toBe('z');
+        // Resigning a leadership that is already gone is not an error.
+        await raw.call(E, 'Resign', { leader: won.leader });
+        await raw.call(E, 'Resign', { leader: next.leader });
+      } finally {
+        observe.cancel();
+        await c.leaseClient.leaseRevoke({ ID: l1 });
+        await c.leaseClient.leaseRevoke({ ID: l2 });
+      }
+    });
+
+    it("answers a campaign with the header of its own key's creation, even when it had to wait", async () => {
+      const name = space('svc-elect-rev')('e');
+      const [l1, l2] = [await grant(), await grant()];
+      const first = await raw.call<CampaignResponse>(E, 'Campaign', { name: b(name), lease: l1, value: b('a') });
+      const w = openWatch();
+      const created = await w.create({ key: b(`${name}/`), range_end: prefixEnd(`${name}/`), start_revision: String(BigInt(first.header.revision) + 1n) });
+      const second = raw.call<CampaignResponse>(E, 'Campaign', { name: b(name), lease: l2, value: b('z') });
+      const [queued] = await w.waitEvents(created.watch_id, 1);
+      await raw.call(E, 'Resign', { leader: first.leader });
+      const won = await within(second, 5000, 'second campaign');
+      expect(won.leader.rev).toBe(queued!.kv.create_revision);
+      expect(won.header.revision).toBe(queued!.kv.create_revision);
+      await c.leaseClient.leaseRevoke({ ID: l1 });
+      await c.leaseClient.leaseRevoke({ ID: l2 });
+    });
+
+    it('fails Leader with no leader and Proclaim by a non-leader as etcd does (code UNKNOWN)', async () => {
+      const name = space('svc-elect-err')('e');
+      expect(await raw.failure(E, 'Leader', { name: b(name) })).toEqual({ code: 2, codeName: 'UNKNOWN', details: 'election: no leader' });
+      const l1 = await grant();
+      const won = await raw.call<CampaignResponse>(E, 'Campaign', { name: b(name), lease: l1, value: b('a') });
+      expect(await raw.failure(E, 'Proclaim', { leader: { ...won.leader, rev: '1' }, value: b('x') })).toEqual({
+        code: 2, codeName: 'UNKNOWN', details: 'election: not leader',
+      });
+      await c.leaseClient.leaseRevoke({ ID: l1 });
+    });
+  });
+
   describe('cluster and maintenance', () => {
     it('lists the one member with its name and client URL', async () => {
       const res = await c.cluster.memberList({});
@@ -646,6 +797,29 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
       expect(m!.peerURLs).toHaveLength(1);
       expect(m!.ID).toBe(res.header.member_id);
       expect(BigInt(res.header.cluster_id)).toBeGreaterThan(0n);
+      // MemberList is answered from membership, not the key-value store: etcd leaves the revision at 0.
+      expect(res.header.revision).toBe('0');
+    });
+
+    it('accepts a scheme in the :authority header, as etcdctl endpoint status sends it', async () => {
+      const withScheme = new RawClient(fx.server.endpoints[0]!, fx.server.endpoints[0]!);
+      try {
+        const status = await withScheme.call<{ leader: string }>('Maintenance', 'Status', {});
+        expect(BigInt(status.leader)).toBeGreaterThan(0n);
+        const res = await withScheme.call<{ count: string }>('KV', 'Range', { key: b('/contract/none') });
+        expect(res.count).toBe('0');
+      } finally {
+        withScheme.close();
+      }
+    });
+
+    it('hashes the key-value history (HashKV, used by etcdctl endpoint hashkv)', async () => {
+      const first = await raw.call<{ hash: string; compact_revision: string; header: { revision: string } }>('Maintenance', 'HashKV', { revision: 0 });
+      const again = await raw.call<{ hash: string }>('Maintenance', 'HashKV', { revision: 0 });
+      expect(again.hash).toBe(first.hash);
+      await put(space('hash')('a'), 'changes the hash');
+      const after = await raw.call<{ hash: string }>('Maintenance', 'HashKV', { revision: 0 });
+      expect(after.hash).not.toBe(first.hash);
     });
 
     it('reports status: version, leader, raft indexes, db size', async () => {
@@ -668,6 +842,14 @@ describe.each(SERVERS)('coordinator contract on $name', (kind) => {
 
   // Last: compaction removes history every earlier test could have read.
   describe('compaction', () => {
+    it('accepts compaction at revision 0 and compacts nothing', async () => {
+      const k = space('compact0');
+      const r = await put(k('a'), 'v1');
+      await put(k('a'), 'v2');
+      await c.kv.compact({ revision: 0 });
+      expect((await range({ key: b(k('a')), revision: String(r) })).kvs.map(kv)).toEqual([expected(k('a'), 'v1', r, r, 1)]);
+    });
+
     it('makes older revisions unreadable and unwatchable, with etcd errors', async () => {
       const k = space('compact');
       const r = await put(k('a'), 'v1');

@@ -3,15 +3,27 @@
 // (created, canceled, compact_revision, watch ids). Uses etcd3's copy of etcd's rpc.proto.
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { IWatchCreateRequest, IWatchResponse } from 'etcd3';
 import { Inbox } from './harness.js';
 
 const require = createRequire(import.meta.url);
-const PROTO = path.join(path.dirname(require.resolve('etcd3')), '..', 'proto', 'rpc.proto');
-const definition = loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-const etcdserverpb = (grpc.loadPackageDefinition(definition) as unknown as { etcdserverpb: Record<string, grpc.ServiceClientConstructor> }).etcdserverpb;
+const ETCD3_PROTO_DIR = path.join(path.dirname(require.resolve('etcd3')), '..', 'proto');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const definition = loadSync(['rpc.proto', 'lock.proto', 'election.proto'], {
+  keepCase: true, longs: String, enums: String, defaults: true, oneofs: true,
+  includeDirs: [ETCD3_PROTO_DIR, HERE],
+});
+type Package = Record<string, grpc.ServiceClientConstructor>;
+const packages = grpc.loadPackageDefinition(definition) as unknown as Record<string, Package>;
+
+/** 'KV', 'Lease', ... are etcdserverpb services; 'v3lockpb.Lock' and 'v3electionpb.Election' name the others. */
+function serviceConstructor(name: string): grpc.ServiceClientConstructor | undefined {
+  const [pkg, svc] = name.includes('.') ? name.split('.') : ['etcdserverpb', name];
+  return packages[pkg!]?.[svc!];
+}
 
 export interface RpcFailure {
   code: number;
@@ -24,14 +36,16 @@ type Unary = (req: unknown, options: grpc.CallOptions, cb: (err: grpc.ServiceErr
 export class RawClient {
   private readonly clients = new Map<string, grpc.Client>();
 
-  constructor(private readonly endpoint: string) {}
+  /** `authority` overrides the HTTP/2 :authority header (etcd's Go client 3.4 sends the whole URL for per-endpoint calls). */
+  constructor(private readonly endpoint: string, private readonly authority?: string) {}
 
   private service(name: string): grpc.Client {
     let client = this.clients.get(name);
     if (!client) {
-      const Ctor = etcdserverpb[name];
-      if (!Ctor) throw new Error(`no service ${name} in rpc.proto`);
-      client = new Ctor(this.endpoint.replace(/^https?:\/\//, ''), grpc.credentials.createInsecure());
+      const Ctor = serviceConstructor(name);
+      if (!Ctor) throw new Error(`no service ${name} in the loaded protos`);
+      const options: grpc.ChannelOptions = this.authority ? { 'grpc.default_authority': this.authority } : {};
+      client = new Ctor(this.endpoint.replace(/^https?:\/\//, ''), grpc.credentials.createInsecure(), options);
       this.clients.set(name, client);
     }
     return client;
@@ -57,6 +71,16 @@ export class RawClient {
       if (typeof e.code !== 'number') throw err;
       return { code: e.code, codeName: grpc.status[e.code] ?? String(e.code), details: e.details };
     }
+  }
+
+  /** A server-streaming call; every response lands in the returned inbox. */
+  serverStream<T>(service: string, method: string, req: unknown): { responses: Inbox<T>; cancel(): void } {
+    const client = this.service(service) as unknown as Record<string, (req: unknown) => grpc.ClientReadableStream<T>>;
+    const call = client[method]!.call(client, req);
+    const responses = new Inbox<T>();
+    call.on('data', (res: T) => responses.push(res));
+    call.on('error', () => undefined); // cancellation ends the stream with CANCELLED
+    return { responses, cancel: () => call.cancel() };
   }
 
   watchStream(): WatchStream {

@@ -119,6 +119,18 @@ describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
     }
   });
 
+  it('moves a write that could not be sent on to the next endpoint', async () => {
+    const k = `/shoal/test/${uniqueName('failover')}`;
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const client = createCoordClient([dead, fx.server.endpoints[0]!], { initialBackoffMs: 5 });
+    try {
+      for (let i = 0; i < 4; i++) await within(client.kv.put({ key: Buffer.from(k), value: Buffer.from(String(i)) }), 10_000, `put ${i}`);
+    } finally {
+      client.close();
+    }
+    expect(await versionOf(k)).toBe('4'); // each put applied exactly once, whichever endpoint was tried first
+  });
+
   it('retries a write that provably never left (no connection), then reports the real error', async () => {
     const deadPort = await freePort();
     const retries: RetryInfo[] = [];
@@ -127,7 +139,8 @@ describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
       const err = await within(client.kv.put({ key, value: key }).catch((e: unknown) => e), 10_000, 'put to a dead port');
       expect(err).not.toBeInstanceOf(OutcomeUnknownError);
       expect(String((err as Error).message)).toMatch(/No connection established/);
-      expect(retries.map((r) => r.reason)).toEqual(['never-sent', 'never-sent']);
+      // 3 attempts, plus one per endpoint for a request that provably never left.
+      expect(retries.map((r) => r.reason)).toEqual(['never-sent', 'never-sent', 'never-sent']);
     } finally {
       client.close();
     }

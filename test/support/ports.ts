@@ -50,8 +50,9 @@ export async function waitForTcp(port: number, deadline: number, signal?: AbortS
     // Polling is the only way to learn that another process has bound a port; the delay is a poll
     // interval, bounded by the deadline above, not a wait for an event we could await.
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+      const onAbort = (): void => { clearTimeout(timer); resolve(); };
+      const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, delay);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -76,8 +76,6 @@ export class SafetyMonitor {
     else if (prior.state !== stateHash) this.fail('stateMachineSafety', `node ${node} restored a snapshot at ${index} whose state differs from the applied one`);
   }
 
-  onCrash(_node: number): void {}
-
   /** Log matching over the current stable logs of all live nodes. */
   checkLogs(logs: { node: number; first: number; prevTerm: number; entries: Entry[] }[]): void {
     const prev = new Map<string, { node: number; prevTerm: number; data: number }>();

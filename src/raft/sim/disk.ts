@@ -1,5 +1,7 @@
 // A node's disk: an append-only write-ahead log of records that are written, then made durable
-// by fsync. A crash keeps every synced record and a random prefix of the unsynced ones, and may
+// by fsync. One Ready's snapshot, entries and hard state form ONE checksummed record: the core
+// refuses to start from a log holding entries of a term later than the stored term, which a
+// crash between separately framed "entries" and "hardState" records would produce. A crash keeps every synced record and a random prefix of the unsynced ones, and may
 // tear the first record it loses (half written). Recovery verifies each record's checksum (here:
 // the torn flag stands in for a checksum mismatch) and stops at the first bad one, as a real
 // WAL does. What the disk returns on recovery is exactly what the node may rely on.
@@ -8,10 +10,8 @@ import type { Entry, HardState, Snapshot } from '../types.js';
 import type { Prng } from './prng.js';
 
 export type WalRecord =
-  | { kind: 'hardState'; hardState: HardState }
-  | { kind: 'entries'; entries: Entry[] }
-  /** A snapshot received from the leader: it replaces the whole log. */
-  | { kind: 'snapshotInstall'; snapshot: Snapshot }
+  /** What one Ready asks to persist; a snapshot received from the leader replaces the log. */
+  | { kind: 'ready'; snapshot?: Snapshot; entries: Entry[]; hardState?: HardState }
   /** A snapshot of the local state machine: entries up to its index are no longer needed. */
   | { kind: 'snapshotCompact'; snapshot: Snapshot };
 
@@ -76,20 +76,19 @@ export class Disk {
       if (torn) break;
       valid++;
       switch (record.kind) {
-        case 'hardState':
-          hardState = record.hardState;
-          break;
-        case 'entries': {
+        case 'ready': {
+          if (record.snapshot) {
+            snapshot = record.snapshot;
+            entries = [];
+          }
           const first = record.entries[0];
-          if (!first) break;
-          const offset = entries.length > 0 ? entries[0]!.index : first.index;
-          entries = entries.slice(0, Math.max(0, first.index - offset)).concat(record.entries);
+          if (first) {
+            const offset = entries.length > 0 ? entries[0]!.index : first.index;
+            entries = entries.slice(0, Math.max(0, first.index - offset)).concat(record.entries);
+          }
+          if (record.hardState) hardState = record.hardState;
           break;
         }
-        case 'snapshotInstall':
-          snapshot = record.snapshot;
-          entries = [];
-          break;
         case 'snapshotCompact':
           snapshot = record.snapshot;
           entries = entries.filter((e) => e.index > record.snapshot.meta.index);
@@ -111,9 +110,12 @@ export class Disk {
     if (this.unsynced > 0) return;
     const r = this.recover();
     this.records = [];
-    if (r.snapshot) this.write({ kind: 'snapshotInstall', snapshot: r.snapshot });
-    if (r.hardState) this.write({ kind: 'hardState', hardState: r.hardState });
-    if (r.entries.length > 0) this.write({ kind: 'entries', entries: r.entries });
+    this.write({
+      kind: 'ready',
+      entries: r.entries,
+      ...(r.snapshot ? { snapshot: r.snapshot } : {}),
+      ...(r.hardState ? { hardState: r.hardState } : {}),
+    });
     this.stats.writes -= this.records.length;
     this.synced = this.records.length;
   }

@@ -5,7 +5,7 @@
 // setting would miss. Faults are random events (partitions, one-way cuts, crashes, restarts,
 // lossy links) plus two targeted ones that make Raft's rare interleavings common: isolating
 // or crashing a leader right after it is elected (terms whose no-op never replicates) and
-// crashing a leader right after it advances its commit index (the figure 8 shape).
+// right after it advances its commit index (the figure 8 shape).
 
 import type { NodeHost } from './host.js';
 import { CALM, type Network, type NetworkFaults } from './network.js';
@@ -20,20 +20,32 @@ export interface FaultProfile {
   faultEveryTicks: number;
   /** Chance that a newly elected leader is cut off or crashed at once. */
   hitNewLeader: number;
-  /** Chance that a leader crashes right after advancing its commit index. */
-  crashOnCommit: number;
+  /** Chance that a leader is cut off or crashed right after advancing its commit index. */
+  hitOnCommit: number;
 }
 
+/**
+ * Three temperaments, a third of the seeds each: "chaos" (frequent random faults), "hunter"
+ * (rare random faults, leaders hit on election and on commit most of the time: the multi-term
+ * interleavings of figure 8 need several leaders in a row to lose their fresh entries) and
+ * "mixed" in between.
+ */
 export function drawProfile(rng: Prng): FaultProfile {
-  return {
+  const mode = rng.pick(['chaos', 'mixed', 'hunter'] as const);
+  const base = {
     preVote: rng.chance(0.5),
     checkQuorum: rng.chance(0.5),
     maxSizePerMsg: rng.pick([0, 0, 128, 1024]),
     snapshotEvery: rng.pick([6, 12, 40]),
-    faultEveryTicks: rng.pick([5, 10, 20]),
-    hitNewLeader: rng.pick([0, 0.2, 0.5]),
-    crashOnCommit: rng.pick([0, 0.1, 0.3]),
   };
+  switch (mode) {
+    case 'chaos':
+      return { ...base, faultEveryTicks: rng.pick([5, 10]), hitNewLeader: rng.pick([0, 0.2]), hitOnCommit: rng.pick([0, 0.1]) };
+    case 'mixed':
+      return { ...base, faultEveryTicks: rng.pick([10, 20]), hitNewLeader: rng.pick([0.2, 0.5]), hitOnCommit: rng.pick([0.1, 0.3]) };
+    case 'hunter':
+      return { ...base, faultEveryTicks: rng.pick([40, 80]), hitNewLeader: rng.pick([0.7, 0.9]), hitOnCommit: rng.pick([0.6, 0.8]) };
+  }
 }
 
 export class Nemesis {
@@ -71,20 +83,24 @@ export class Nemesis {
     });
   }
 
-  onLeaderElected(id: number): void {
-    if (!this.active || !this.rng.chance(this.profile.hitNewLeader)) return;
-    this.after(this.rng.range(0, 3), () => {
+  /**
+   * Crashes or isolates `id` within a few time units. Isolation also swallows what it already
+   * sent (links are checked on arrival); a crash lets that through but loses unsynced writes.
+   */
+  private hit(id: number, within: number): void {
+    this.after(this.rng.range(0, within), () => {
       if (!this.active) return;
       if (this.rng.chance(0.5)) this.crash(id);
       else this.isolate(id);
     });
   }
 
+  onLeaderElected(id: number): void {
+    if (this.active && this.rng.chance(this.profile.hitNewLeader)) this.hit(id, 3);
+  }
+
   onLeaderCommitted(id: number): void {
-    if (!this.active || !this.rng.chance(this.profile.crashOnCommit)) return;
-    this.after(this.rng.range(0, 2), () => {
-      if (this.active) this.crash(id);
-    });
+    if (this.active && this.rng.chance(this.profile.hitOnCommit)) this.hit(id, 2);
   }
 
   /** One random fault event. */

@@ -8,7 +8,7 @@ import { MemoryStorage, ProposalDroppedError } from '../index.js';
 import type { ConfState, Entry, Message, RaftConfig, Ready, Role } from '../types.js';
 import { Disk } from './disk.js';
 import type { EventQueue } from './event-queue.js';
-import { KvMachine, decodeCommand, encodeCommand } from './kv-machine.js';
+import { KvMachine, encodeCommand } from './kv-machine.js';
 import type { SafetyMonitor } from './checks.js';
 import type { Network } from './network.js';
 import type { NodeFactory, SimRaftNode } from './node-api.js';
@@ -56,12 +56,13 @@ export class NodeHost {
   lead = 0;
   term = 0;
   /** Bumped by every crash, so callbacks scheduled before it (an fsync) become no-ops. */
-  private incarnation = 0;
+  incarnation = 0;
   private busy = false;
   private pendingWrites = new Map<string, ClientRequest>();
   private pendingReads = new Map<string, ClientRequest>();
   private readsWaiting: { index: number; req: ClientRequest }[] = [];
   crashes = 0;
+  snapshotsInstalled = 0;
 
   constructor(
     readonly id: number,
@@ -69,8 +70,7 @@ export class NodeHost {
     private readonly rng: Prng,
   ) {
     const boot = MemoryStorage.bootstrap(env.conf);
-    this.disk.write({ kind: 'snapshotInstall', snapshot: boot.snapshot() });
-    this.disk.write({ kind: 'hardState', hardState: boot.initialState().hardState });
+    this.disk.write({ kind: 'ready', snapshot: boot.snapshot(), entries: [], hardState: boot.initialState().hardState });
     this.disk.sync();
     this.start();
   }
@@ -117,7 +117,6 @@ export class NodeHost {
     this.pendingReads.clear();
     this.readsWaiting = [];
     this.disk.crash(this.rng);
-    this.env.monitor.onCrash(this.id);
   }
 
   restart(): void {
@@ -141,6 +140,11 @@ export class NodeHost {
   clientRequest(req: ClientRequest): void {
     if (!this.up) return;
     const i = req.input;
+    if (this.lead === 0) {
+      // No leader known: refuse at once, as etcd's server does, without asking the core.
+      this.env.respond(req.clientId, this.id, { reqId: req.reqId, ok: false, leaderHint: 0 });
+      return;
+    }
     try {
       if (i.type === 'get') {
         this.node.readIndex(encoder.encode(req.reqId));
@@ -148,8 +152,8 @@ export class NodeHost {
       } else {
         const cmd =
           i.type === 'put'
-            ? ({ id: req.reqId, op: 'put', key: i.key, value: i.value as number } as const)
-            : ({ id: req.reqId, op: 'cas', key: i.key, expect: i.expect as number | null, value: i.value as number } as const);
+            ? ({ client: req.clientId, seq: req.seq, op: 'put', key: i.key, value: i.value as number } as const)
+            : ({ client: req.clientId, seq: req.seq, op: 'cas', key: i.key, expect: i.expect as number | null, value: i.value as number } as const);
         this.node.propose(encodeCommand(cmd));
         this.pendingWrites.set(req.reqId, req);
       }
@@ -181,9 +185,14 @@ export class NodeHost {
     if (rd.hardState && this.role === 'leader' && rd.committedEntries.length > 0) this.env.onLeaderCommitted(this.id);
     if (rd.entries.length > 0) monitor.onAppend(this.id, rd.entries);
 
-    if (rd.snapshot) this.disk.write({ kind: 'snapshotInstall', snapshot: rd.snapshot });
-    if (rd.entries.length > 0) this.disk.write({ kind: 'entries', entries: rd.entries });
-    if (rd.hardState) this.disk.write({ kind: 'hardState', hardState: rd.hardState });
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      this.disk.write({
+        kind: 'ready',
+        entries: rd.entries,
+        ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
+        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+      });
+    }
     this.send(rd.messages);
 
     if (rd.mustSync || rd.snapshot) {
@@ -211,6 +220,7 @@ export class NodeHost {
     this.send(rd.messagesAfterPersist);
 
     if (rd.snapshot) {
+      this.snapshotsInstalled++;
       this.kv.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
       monitor.onRestore(this.id, rd.snapshot.meta.index, rd.snapshot.meta.term, this.kv.hash);
@@ -236,9 +246,10 @@ export class NodeHost {
     this.applied = e.index;
     this.env.monitor.onApply(this.id, e, this.kv.hash, this.term);
     if (out) {
-      const req = this.pendingWrites.get(out.id);
+      const id = `${out.client}:${out.seq}`;
+      const req = this.pendingWrites.get(id);
       if (req) {
-        this.pendingWrites.delete(out.id);
+        this.pendingWrites.delete(id);
         this.env.respond(req.clientId, this.id, { reqId: req.reqId, ok: true, output: out.result });
       }
     }
@@ -306,9 +317,5 @@ export class NodeHost {
   stableLog(): { first: number; entries: Entry[] } {
     const first = this.storage.firstIndex();
     return { first, entries: this.storage.entries(first, this.storage.lastIndex() + 1) };
-  }
-
-  describeCommand(e: Entry): string {
-    return e.data.length === 0 ? 'no-op' : JSON.stringify(decodeCommand(e.data));
   }
 }

@@ -1,13 +1,14 @@
 // The replicated state machine the simulator drives: a tiny key-value map with put and
-// compare-and-set, applied from committed entries. Commands carry the client's request id and
-// are applied at most once (the thesis' client sessions, section 6.3): a proposal duplicated by
-// the network or re-proposed is committed twice but takes effect once.
+// compare-and-set, applied from committed entries. Commands carry the client id and a per-client
+// sequence number and are applied at most once (the thesis' client sessions, section 6.3): a
+// proposal duplicated by the network or retried by the client is committed twice but takes
+// effect once, and a retry is answered with the first outcome.
 
 import type { Entry } from '../types.js';
 
 export type Command =
-  | { id: string; op: 'put'; key: string; value: number }
-  | { id: string; op: 'cas'; key: string; expect: number | null; value: number };
+  | { client: number; seq: number; op: 'put'; key: string; value: number }
+  | { client: number; seq: number; op: 'cas'; key: string; expect: number | null; value: number };
 
 /** put: null. cas: whether it swapped. */
 export type CommandResult = boolean | null;
@@ -28,9 +29,20 @@ export function hashBytes(data: Uint8Array, h = 0x811c9dc5): number {
   return h >>> 0;
 }
 
+function hashString(s: string, h: number): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+interface Session {
+  seq: number;
+  result: CommandResult;
+}
+
 export class KvMachine {
   private data = new Map<string, number>();
-  private results = new Map<string, CommandResult>();
+  /** Per client: its latest applied command. Clients have one command in flight at a time. */
+  private sessions = new Map<number, Session>();
   /** Changes with every state change; equal states have equal hashes by construction. */
   hash = 0;
 
@@ -38,12 +50,16 @@ export class KvMachine {
     return this.data.get(key) ?? null;
   }
 
-  /** Applies a committed entry; returns the command's id and result (undefined for no-ops). */
-  apply(entry: Entry): { id: string; result: CommandResult } | undefined {
+  /**
+   * Applies a committed entry. Returns the client, sequence number and result of the command
+   * (the first result again for a duplicate), or undefined for no-ops and stale duplicates.
+   */
+  apply(entry: Entry): { client: number; seq: number; result: CommandResult } | undefined {
     if (entry.type !== 'normal' || entry.data.length === 0) return undefined;
     const c = decodeCommand(entry.data);
-    const earlier = this.results.get(c.id);
-    if (earlier !== undefined) return { id: c.id, result: earlier };
+    const session = this.sessions.get(c.client);
+    if (session && c.seq < session.seq) return undefined;
+    if (session && c.seq === session.seq) return { client: c.client, seq: c.seq, result: session.result };
     let result: CommandResult = null;
     if (c.op === 'put') {
       this.data.set(c.key, c.value);
@@ -51,30 +67,30 @@ export class KvMachine {
       result = this.get(c.key) === c.expect;
       if (result) this.data.set(c.key, c.value);
     }
-    this.results.set(c.id, result);
+    this.sessions.set(c.client, { seq: c.seq, result });
     this.rehash();
-    return { id: c.id, result };
+    return { client: c.client, seq: c.seq, result };
   }
 
   private rehash(): void {
     let h = 0x811c9dc5;
-    const keys = [...this.data.keys()].sort();
-    for (const k of keys) h = hashBytes(encoder.encode(`${k}=${this.data.get(k)};`), h);
-    this.hash = (h ^ Math.imul(this.results.size, 0x9e3779b1)) >>> 0;
+    for (const k of [...this.data.keys()].sort()) h = hashString(`${k}=${this.data.get(k)};`, h);
+    for (const c of [...this.sessions.keys()].sort((a, b) => a - b)) h = hashString(`${c}:${this.sessions.get(c)!.seq};`, h);
+    this.hash = h;
   }
 
   snapshot(): Uint8Array {
-    return encoder.encode(JSON.stringify({ data: [...this.data], results: [...this.results] }));
+    return encoder.encode(JSON.stringify({ data: [...this.data], sessions: [...this.sessions] }));
   }
 
   restore(image: Uint8Array): void {
     if (image.length === 0) {
       this.data = new Map();
-      this.results = new Map();
+      this.sessions = new Map();
     } else {
-      const s = JSON.parse(decoder.decode(image)) as { data: [string, number][]; results: [string, CommandResult][] };
+      const s = JSON.parse(decoder.decode(image)) as { data: [string, number][]; sessions: [number, Session][] };
       this.data = new Map(s.data);
-      this.results = new Map(s.results);
+      this.sessions = new Map(s.sessions);
     }
     this.rehash();
   }

@@ -84,7 +84,7 @@ export class Network {
    * Sends from `from` to `to`; `deliver` runs at arrival. Links are checked at send time AND at
    * arrival, so a partition also swallows what was already on the wire.
    */
-  send(from: number, to: number, deliver: () => void): void {
+  send(from: number, to: number, deliver: () => void, options: { duplicate: boolean } = { duplicate: true }): void {
     this.stats.sent++;
     if (this.isCut(from, to)) {
       this.stats.cut++;
@@ -94,7 +94,7 @@ export class Network {
       this.stats.dropped++;
       return;
     }
-    const copies = this.rng.chance(this.faults.duplicate) ? 2 : 1;
+    const copies = options.duplicate && this.rng.chance(this.faults.duplicate) ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
     for (let i = 0; i < copies; i++) {
       this.queue.after(this.delay(), () => {

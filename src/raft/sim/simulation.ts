@@ -34,35 +34,40 @@ export interface SimConfig {
   keys: number;
   /** Simulated time units per tick (network delays and fsyncs are in these units). */
   tickUnits: number;
-  /** Client timeout, in ticks. */
+  /** Client timeout per attempt, in ticks. */
   clientTimeoutTicks: number;
+  /** Chance that a client gives up on an operation after an attempt times out. */
+  clientGiveUp: number;
+  /** Operations each client may leave with an unknown outcome per run. */
+  clientMaxGiveUps: number;
   /** Overrides of the per-seed fault profile (tests pin options this way). */
   profile?: Partial<FaultProfile>;
   /** Ticks between log-matching sweeps. */
   checkEveryTicks: number;
-  host: HostOptions;
+  /** Host options; preVote, checkQuorum, maxSizePerMsg and snapshotEvery come from the seed's profile. */
+  host: Omit<HostOptions, ProfiledOption>;
 }
+
+type ProfiledOption = 'preVote' | 'checkQuorum' | 'maxSizePerMsg' | 'snapshotEvery';
 
 export function defaultConfig(seed: number, nodes = 3): SimConfig {
   return {
     seed,
     nodes,
     faultTicks: 1500,
-    livenessBound: 60,
-    livenessMax: 300,
+    livenessBound: 100,
+    livenessMax: 400,
     clients: 4,
     keys: 3,
     tickUnits: 10,
-    clientTimeoutTicks: 25,
+    clientTimeoutTicks: 20,
+    clientGiveUp: 0.15,
+    clientMaxGiveUps: 4,
     checkEveryTicks: 50,
     host: {
       electionTick: 10,
       heartbeatTick: 1,
-      preVote: true,
-      checkQuorum: true,
-      snapshotEvery: 12,
       keepEntries: 3,
-      maxSizePerMsg: 256,
       fsyncMin: 1,
       fsyncMax: 6,
     },
@@ -80,6 +85,7 @@ export interface RunStats {
   maxTerm: number;
   tornWrites: number;
   lostWrites: number;
+  snapshotsInstalled: number;
   events: number;
 }
 
@@ -127,8 +133,11 @@ export function runSimulation(config: SimConfig, factory: NodeFactory = coreNode
     deliverToNode(to: number, m: Message) {
       network.send(m.from, to, () => hosts.get(to)!.receive({ ...m }));
     },
+    // Client traffic rides a connection: never duplicated, and lost when either end restarts.
     respond(clientId: number, from: number, r: Parameters<SimClient['onResponse']>[1]) {
-      network.send(from, CLIENT_ID_BASE + clientId, () => clients[clientId]!.onResponse(from, r));
+      const host = hosts.get(from)!;
+      const inc = host.incarnation;
+      network.send(from, CLIENT_ID_BASE + clientId, () => inc === host.incarnation && clients[clientId]!.onResponse(from, r), { duplicate: false });
     },
   };
   const nemesis = new Nemesis(root.fork('nemesis'), profile, network, hosts, (d, run) => queue.after(d, run), config.tickUnits);
@@ -139,9 +148,13 @@ export function runSimulation(config: SimConfig, factory: NodeFactory = coreNode
     nodes: config.nodes,
     keys: config.keys,
     timeout: config.clientTimeoutTicks * T,
+    giveUp: config.clientGiveUp,
+    maxGiveUps: config.clientMaxGiveUps,
     thinkMax: T,
     send(clientId: number, to: number, req: Parameters<NodeHost['clientRequest']>[0]) {
-      network.send(CLIENT_ID_BASE + clientId, to, () => hosts.get(to)!.clientRequest(req));
+      const host = hosts.get(to)!;
+      const inc = host.incarnation;
+      network.send(CLIENT_ID_BASE + clientId, to, () => inc === host.incarnation && host.clientRequest(req), { duplicate: false });
     },
   };
   for (let c = 0; c <= config.clients; c++) clients.push(new SimClient(c, clientEnv, root.fork(`client${c}`)));
@@ -258,6 +271,7 @@ export function runSimulation(config: SimConfig, factory: NodeFactory = coreNode
       maxTerm: Math.max(...all.map((h) => h.term)),
       tornWrites: all.reduce((s, h) => s + h.disk.stats.tornOnCrash, 0),
       lostWrites: all.reduce((s, h) => s + h.disk.stats.lostOnCrash, 0),
+      snapshotsInstalled: all.reduce((s, h) => s + h.snapshotsInstalled, 0),
       events,
     },
   };

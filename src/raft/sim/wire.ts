@@ -3,8 +3,11 @@
 import type { KvInput, KvOutput } from '../../lincheck/index.js';
 
 export interface ClientRequest {
+  /** Unique per operation (retries reuse it): `${clientId}:${seq}`. */
   reqId: string;
   clientId: number;
+  /** Per-client operation number, increasing. */
+  seq: number;
   input: KvInput;
 }
 

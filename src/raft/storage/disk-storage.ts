@@ -1,11 +1,12 @@
-// The Raft host's durable storage: hard states, entries and snapshot markers as WAL records
-// (one Ready = one WAL batch = one fdatasync, shared with whatever else is queued), snapshot
-// images in a SnapshotStore, and WAL segments released once a snapshot covers them.
+// The Raft host's durable storage: each Ready's snapshot marker, entries and hard state as ONE
+// WAL record (atomic across a crash, see records.ts; one fdatasync, shared with whatever else
+// is queued), snapshot images in a SnapshotStore, and WAL segments released once a snapshot
+// covers them.
 import { SnapshotStore, Wal, type WalRepair, type WalStats } from '../../wal/index.js';
 import type { Entry, HardState, Snapshot } from '../types.js';
 import { decodeSnapshot, encodeSnapshot } from '../transport/index.js';
 import type { LsnRuns } from './lsn-runs.js';
-import { encodeEntries, encodeHardState, encodeSnapshotMarker } from './records.js';
+import { encodeLogRecord } from './records.js';
 import { replay } from './replay.js';
 
 export interface DiskStorageOptions {
@@ -73,26 +74,22 @@ export class DiskStorage {
 
   /**
    * Makes a Ready's snapshot, entries and hard state durable. The snapshot file is written
-   * first; its marker, the entries and the hard state then go in one WAL batch, so a crash
-   * keeps a prefix of them. Calls must not overlap (the host persists one Ready at a time).
+   * first; its marker, the entries and the hard state then go in one WAL record, so a crash
+   * keeps all of them or none. Calls must not overlap (the host persists one Ready at a time).
    */
   async persist(update: PersistUpdate): Promise<void> {
     await this.exclusive(async () => {
-      const payloads: Buffer[] = [];
-      if (update.snapshot !== undefined) {
-        await this.snapshots.save(update.snapshot.meta.index, encodeSnapshot(update.snapshot));
-        payloads.push(encodeSnapshotMarker(update.snapshot.meta.index, update.snapshot.meta.term));
-      }
-      if (update.entries.length > 0) payloads.push(encodeEntries(update.entries));
-      if (update.hardState !== undefined) payloads.push(encodeHardState(update.hardState));
-      if (payloads.length === 0) return;
+      const { snapshot, entries, hardState } = update;
+      if (snapshot === undefined && entries.length === 0 && hardState === undefined) return;
+      if (snapshot !== undefined) await this.snapshots.save(snapshot.meta.index, encodeSnapshot(snapshot));
+      const marker = snapshot === undefined ? undefined : { index: snapshot.meta.index, term: snapshot.meta.term };
 
-      const firstLsn = this.wal.nextLsn;
-      const done = this.wal.appendBatch(payloads);
+      const lsn = this.wal.nextLsn;
+      const done = this.wal.append(encodeLogRecord({ marker, entries, hardState }));
       // A received snapshot replaces the log, unlike a local one (see saveSnapshot).
-      if (update.snapshot !== undefined) this.runs.clear();
-      if (update.entries.length > 0) this.runs.wrote(update.entries[0].index, firstLsn + (update.snapshot ? 1 : 0));
-      if (update.hardState !== undefined) this.hardState = { ...update.hardState };
+      if (snapshot !== undefined) this.runs.clear();
+      if (entries.length > 0) this.runs.wrote(entries[0].index, lsn);
+      if (hardState !== undefined) this.hardState = { ...hardState };
       await done;
     });
   }
@@ -107,8 +104,8 @@ export class DiskStorage {
       const { index, term } = snapshot.meta;
       await this.snapshots.save(index, encodeSnapshot(snapshot));
       const markerLsn = this.wal.nextLsn;
-      // The current hard state rides along so no older hard-state record is still needed.
-      await this.wal.appendBatch([encodeSnapshotMarker(index, term), encodeHardState(this.hardState)]);
+      // The current hard state rides along so no older record is needed for it.
+      await this.wal.append(encodeLogRecord({ marker: { index, term }, entries: [], hardState: this.hardState }));
       this.runs.dropBelow(index + 1);
       const holder = this.runs.lsnOf(index + 1);
       return this.wal.releaseBefore(holder === null ? markerLsn : Math.min(holder, markerLsn));

@@ -1,12 +1,13 @@
-// Rebuilds the Raft log from WAL records, as etcd's WAL replay does: an entries record from
-// index f replaces everything from f on (a new leader overwrote a conflicting suffix); the last
-// hard state wins; a snapshot marker moves the start of the log to the snapshot, keeping the
-// entries after it only when the log holds the snapshot's last entry (same index and term), as
-// in Raft's InstallSnapshot rule.
+// Rebuilds the Raft log from WAL records (one per Ready, see records.ts: its marker, then its
+// entries, then its hard state), as etcd's WAL replay does: entries from index f replace
+// everything from f on (a new leader overwrote a conflicting suffix); the last hard state wins;
+// a snapshot marker moves the start of the log to the snapshot, keeping the entries after it
+// only when the log holds the snapshot's last entry (same index and term), as in Raft's
+// InstallSnapshot rule.
 import type { WalRecord } from '../../wal/index.js';
-import type { Entry, HardState, Snapshot } from '../types.js';
+import { NONE, type Entry, type HardState, type Snapshot } from '../types.js';
 import { LsnRuns } from './lsn-runs.js';
-import { decodeLogRecord, KIND_ENTRIES, KIND_HARD_STATE } from './records.js';
+import { decodeLogRecord } from './records.js';
 
 export class RecoveryError extends Error {
   constructor(message: string) {
@@ -91,12 +92,12 @@ export function replay(records: readonly WalRecord[], startsAtBeginning: boolean
   let markerIndex = 0;
   for (const rec of records) {
     const r = decodeLogRecord(rec.data);
-    if (r.kind === KIND_ENTRIES) log.append(r.entries, rec.lsn);
-    else if (r.kind === KIND_HARD_STATE) hardState = r.hardState;
-    else {
-      log.restore(r.index, r.term);
-      markerIndex = r.index;
+    if (r.marker !== undefined) {
+      log.restore(r.marker.index, r.marker.term);
+      markerIndex = r.marker.index;
     }
+    log.append(r.entries, rec.lsn);
+    if (r.hardState !== undefined) hardState = r.hardState;
   }
 
   // A snapshot file newer than every marker was saved just before a crash cut its marker.
@@ -107,6 +108,11 @@ export function replay(records: readonly WalRecord[], startsAtBeginning: boolean
       );
     }
     log.restore(stored.meta.index, stored.meta.term);
+    // The hard state of that Ready was cut with the marker. A received snapshot can be of a
+    // later term than the stored one (its Ready raised the term): the file proves that term
+    // exists, so move to it without a vote, as on any message of a later term. A vote in it
+    // could only have been in the cut Ready, and votes leave only once persisted.
+    if (stored.meta.term > hardState.term) hardState = { term: stored.meta.term, vote: NONE, commit: hardState.commit };
   }
   if (!log.known) throw new RecoveryError(`raft storage: the WAL starts after index ${log.prevIndex} and no snapshot covers it`);
   if (log.prevIndex > 0 && (stored === null || stored.meta.index !== log.prevIndex)) {

@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import type { ConfState, Entry, Snapshot } from '../../../src/raft/index.js';
 import { DiskStorage, RecoveryError } from '../../../src/raft/storage/index.js';
 import { replay } from '../../../src/raft/storage/replay.js';
-import { encodeEntries, encodeHardState, encodeSnapshotMarker } from '../../../src/raft/storage/records.js';
+import { decodeLogRecord, encodeLogRecord } from '../../../src/raft/storage/records.js';
 import { TempDirs } from '../../wal/helpers.js';
 
 const temps = new TempDirs();
@@ -117,9 +117,11 @@ describe('DiskStorage', () => {
 
 describe('replay', () => {
   const rec = (lsn: number, data: Buffer) => ({ lsn, data });
+  const entriesRec = (entries: Entry[]) => encodeLogRecord({ entries });
+  const markerRec = (index: number, term: number) => encodeLogRecord({ marker: { index, term }, entries: [] });
 
   it('uses a snapshot saved just before a crash cut its marker', () => {
-    const records = [rec(1, encodeEntries(ents(1, 8, 1))), rec(2, encodeHardState({ term: 1, vote: 0, commit: 2 }))];
+    const records = [rec(1, entriesRec(ents(1, 8, 1))), rec(2, encodeLogRecord({ entries: [], hardState: { term: 1, vote: 0, commit: 2 } }))];
     // Matching (local) snapshot: later entries stay.
     const kept = replay(records, true, snap(5, 1));
     expect(kept.entries.map((e) => e.index)).toEqual([6, 7, 8]);
@@ -130,28 +132,40 @@ describe('replay', () => {
   });
 
   it('fails clearly when the snapshot a marker names is missing', () => {
-    const records = [rec(1, encodeEntries(ents(1, 8, 1))), rec(2, encodeSnapshotMarker(6, 1))];
+    const records = [rec(1, entriesRec(ents(1, 8, 1))), rec(2, markerRec(6, 1))];
     expect(() => replay(records, true, snap(3, 1))).toThrow(RecoveryError);
     expect(() => replay(records, true, null)).toThrow(/newest readable snapshot is none/);
   });
 
   it('fails when released segments left a log no snapshot covers', () => {
-    const records = [rec(40, encodeEntries(ents(30, 35, 2)))];
+    const records = [rec(40, entriesRec(ents(30, 35, 2)))];
     expect(() => replay(records, false, null)).toThrow(/no snapshot covers it/);
     expect(() => replay(records, false, snap(20, 2))).toThrow(/covers only 20/);
     expect(replay(records, false, snap(31, 2)).entries.map((e) => e.index)).toEqual([32, 33, 34, 35]);
   });
 
   it('trusts the snapshot term at a log start it cannot see, and only there', () => {
-    const records = [rec(40, encodeEntries(ents(31, 35, 2))), rec(41, encodeSnapshotMarker(30, 2))];
+    const records = [rec(40, entriesRec(ents(31, 35, 2))), rec(41, markerRec(30, 2))];
     expect(replay(records, false, snap(30, 2)).entries.map((e) => e.index)).toEqual([31, 32, 33, 34, 35]);
     // A marker inside the visible log is still checked: a term mismatch replaces the log.
-    const inside = [rec(40, encodeEntries(ents(31, 35, 2))), rec(41, encodeSnapshotMarker(32, 5))];
+    const inside = [rec(40, entriesRec(ents(31, 35, 2))), rec(41, markerRec(32, 5))];
     expect(replay(inside, false, snap(32, 5)).entries).toEqual([]);
   });
 
+  it('one record round-trips a whole Ready and rejects the old separate kinds', () => {
+    const ready = { marker: { index: 7, term: 2 }, entries: ents(8, 9, 3), hardState: { term: 3, vote: 2, commit: 8 } };
+    const back = decodeLogRecord(encodeLogRecord(ready));
+    expect({ ...back, entries: summary(back.entries) }).toEqual({ ...ready, entries: summary(ready.entries) });
+    expect(decodeLogRecord(encodeLogRecord({ entries: [] }))).toEqual({ entries: [] });
+    const oldEntriesKind = Buffer.from([1, 0]);
+    expect(() => decodeLogRecord(oldEntriesKind)).toThrow(/unknown WAL record kind 1/);
+    const unknownFlag = encodeLogRecord({ entries: [] });
+    unknownFlag[1] = 4;
+    expect(() => decodeLogRecord(unknownFlag)).toThrow(/flags/);
+  });
+
   it('fails on a gap between entry records', () => {
-    const records = [rec(1, encodeEntries(ents(1, 3, 1))), rec(2, encodeEntries(ents(5, 6, 1)))];
+    const records = [rec(1, entriesRec(ents(1, 3, 1))), rec(2, entriesRec(ents(5, 6, 1)))];
     expect(() => replay(records, true, null)).toThrow(/jump from 3 to 5/);
   });
 });

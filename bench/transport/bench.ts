@@ -1,0 +1,260 @@
+// bench/transport: a remote call between two processes, Shoal's transport side by side with the
+// Moleculer anchor (TCP transporter, and NATS transporter when nats-server is installed), in one
+// run, the scenarios interleaved round by round so background load hits them alike.
+//
+//   bash bench/transport/run.sh [--duration 10] [--conc 1,16,128] [--rounds 2] [--scenarios shoal-tcp,moleculer-tcp,moleculer-nats,shoal-http]
+//
+// Every server is started here and stopped by its PID. Prints a table and appends the run to
+// bench/results/transport-<date>.json.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult } from './load.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i]!;
+  if (!a.startsWith('--')) continue;
+  args.set(a.slice(2), process.argv[i + 1] ?? 'true');
+  i++;
+}
+const durationSec = Number(args.get('duration') ?? 10);
+const concs = args.get('conc') ?? '1,16,128';
+const rounds = Number(args.get('rounds') ?? 2);
+const anchorDir = path.resolve(process.env.MOLECULER_ANCHOR_DIR ?? path.join(repo, '..', 'shared', 'bench', 'moleculer'));
+const anchorModules = path.join(here, 'anchor', 'node_modules');
+const natsBin = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).stdout.trim();
+const wanted = (args.get('scenarios') ?? `shoal-tcp,moleculer-tcp${natsBin ? ',moleculer-nats' : ''},shoal-http`).split(',');
+for (const s of wanted) {
+  if (s.startsWith('moleculer') && !existsSync(path.join(anchorDir, 'client.js'))) throw new Error(`anchor scripts not found in ${anchorDir} (set MOLECULER_ANCHOR_DIR)`);
+  if (s.startsWith('moleculer') && !existsSync(path.join(anchorModules, 'moleculer'))) throw new Error('anchor not installed: run bench/transport/run.sh (npm ci in bench/transport/anchor)');
+  if (s === 'moleculer-nats' && !natsBin) throw new Error('moleculer-nats needs nats-server (apt-get install nats-server)');
+}
+
+interface Row extends LoadResult {
+  scenario: string;
+  label: string;
+  round: number;
+  loadavgBefore: string;
+  loadavgAfter: string;
+  /** CPU cores used by processes other than this bench's, averaged over the scenario. */
+  foreignCores: number;
+  /** CPU cores used by the bench's server and client processes. */
+  benchCores: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** Resolves with the first stdout line matching `ready`; rejects if the process exits first. */
+function waitForLine(child: ChildProcess, ready: (line: string) => boolean, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => reject(new Error(`${what}: not ready after 30 s`)), 30_000);
+    rl.on('line', (line) => {
+      if (ready(line)) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code} before it was ready`));
+    });
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function waitForPort(port: number): Promise<void> {
+  const bound = Date.now() + 10_000;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > bound) reject(new Error(`port ${port} never opened`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+/** CPU ticks: the whole machine (busy, total) and a set of PIDs, from /proc. */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3]! + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+function pidTicks(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples every second so a process's last reading before it exits is kept. */
+class CpuSampler {
+  private readonly start = machineTicks();
+  private readonly last = new Map<number, number>();
+  private readonly first = new Map<number, number>();
+  private readonly timer: NodeJS.Timeout;
+  constructor(private readonly pids: () => (number | undefined)[]) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 1000);
+  }
+  private sample(): void {
+    for (const pid of this.pids()) {
+      const t = pidTicks(pid);
+      if (pid === undefined || t === undefined) continue;
+      if (!this.first.has(pid)) this.first.set(pid, 0); // started inside the window: count all of it
+      this.last.set(pid, t);
+    }
+  }
+  finish(): { foreignCores: number; benchCores: number } {
+    this.sample();
+    clearInterval(this.timer);
+    const end = machineTicks();
+    const cores = os.cpus().length;
+    const wall = (end.total - this.start.total) / cores;
+    let ours = 0;
+    for (const [pid, t] of this.last) ours += t - this.first.get(pid)!;
+    const busy = end.busy - this.start.busy;
+    return { foreignCores: +Math.max(0, (busy - ours) / wall).toFixed(2), benchCores: +(ours / wall).toFixed(2) };
+  }
+}
+
+const tsxNode = ['--import', 'tsx'];
+const anchorEnv = { ...process.env, NODE_PATH: anchorModules };
+
+async function runScenario(scenario: string, label: string): Promise<LoadResult[]> {
+  const children: ChildProcess[] = [];
+  let natsServer: ChildProcess | undefined;
+  const pids = (): (number | undefined)[] => [...children.map((c) => c.pid), natsServer?.pid];
+  const sampler = new CpuSampler(pids);
+  try {
+    let server: ChildProcess;
+    let client: ChildProcess;
+    if (scenario === 'shoal-tcp' || scenario === 'shoal-http') {
+      server = spawn(process.execPath, [...tsxNode, path.join(here, 'server.ts')], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(server);
+      const ready = JSON.parse(await waitForLine(server, (l) => l.includes('"ready"'), 'shoal server')) as { tcp: string; http: string };
+      const url = scenario === 'shoal-tcp' ? ready.tcp : ready.http;
+      client = spawn(process.execPath, [...tsxNode, path.join(here, 'client.ts'), url, String(durationSec), concs, label], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
+    } else {
+      const kind = scenario === 'moleculer-tcp' ? 'tcp' : 'nats';
+      const env: NodeJS.ProcessEnv = { ...anchorEnv };
+      if (kind === 'tcp') {
+        env.TCP_SERVER_PORT = String(await freePort());
+        env.TCP_CLIENT_PORT = String(await freePort());
+      } else {
+        const port = await freePort();
+        natsServer = spawn(natsBin, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+        await waitForPort(port);
+        env.NATS_URL = `nats://127.0.0.1:${port}`;
+      }
+      server = spawn(process.execPath, [path.join(anchorDir, 'server.js'), kind], { env, cwd: anchorDir, stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(server);
+      await waitForLine(server, (l) => l.startsWith('[server]'), 'moleculer server');
+      client = spawn(process.execPath, [path.join(anchorDir, 'client.js'), kind, String(durationSec), concs, label], { env, cwd: anchorDir, stdio: ['ignore', 'pipe', 'inherit'] });
+    }
+    children.push(client);
+    const results: LoadResult[] = [];
+    const rl = createInterface({ input: client.stdout! });
+    rl.on('line', (line) => {
+      if (line.startsWith('{')) results.push(JSON.parse(line) as LoadResult);
+    });
+    const code = await new Promise<number | null>((r) => client.once('exit', (c) => r(c)));
+    if (code !== 0) throw new Error(`${scenario} client exited with ${code}`);
+    const cpu = sampler.finish();
+    return results.map((r) => ({ ...r, ...cpu }));
+  } finally {
+    for (const c of children) await stop(c);
+    if (natsServer !== undefined) await stop(natsServer);
+  }
+}
+
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const startedAt = new Date();
+const rows: Row[] = [];
+console.log(`# bench/transport  ${startedAt.toISOString()}  ${os.cpus().length} cores (${os.cpus()[0]?.model})  node ${process.version}`);
+console.log(`# ${durationSec} s per concurrency, c=${concs}, ${rounds} round(s), scenarios ${wanted.join(', ')}`);
+for (let round = 1; round <= rounds; round++) {
+  // Rotate the order each round so neither side always runs first (or last) in a round.
+  const order = wanted.map((_, i) => wanted[(i + round - 1) % wanted.length]!);
+  for (const scenario of order) {
+    const before = loadavg();
+    const results = await runScenario(scenario, `r${round}`);
+    const after = loadavg();
+    for (const r of results) {
+      const row = { ...(r as Row), scenario, label: `r${round}`, round, loadavgBefore: before, loadavgAfter: after };
+      rows.push(row);
+      console.log(
+        `${scenario.padEnd(15)} r${round} c=${String(r.concurrency).padEnd(4)} ${String(r.rps).padStart(7)} ops/s  p50 ${r.p50_ms.toFixed(3)} ms  p99 ${r.p99_ms.toFixed(3)} ms  err ${r.errors}  foreign ${row.foreignCores} cores  load ${after}`,
+      );
+    }
+  }
+}
+
+const table = ['| c | round | scenario | ops/s | p50 ms | p99 ms | errors | foreign CPU (cores) | load avg after |', '|---:|---:|---|---:|---:|---:|---:|---:|---|'];
+for (const c of concs.split(',').map(Number)) {
+  for (let round = 1; round <= rounds; round++) {
+    for (const r of rows.filter((x) => x.concurrency === c && x.round === round)) {
+      table.push(`| ${c} | ${round} | ${r.scenario} | ${r.rps} | ${r.p50_ms.toFixed(3)} | ${r.p99_ms.toFixed(3)} | ${r.errors} | ${r.foreignCores} | ${r.loadavgAfter} |`);
+    }
+  }
+}
+const ratios = ['| c | round | Shoal TCP / Moleculer TCP ops/s | p99 Shoal / Moleculer |', '|---:|---:|---:|---:|'];
+for (const c of concs.split(',').map(Number)) {
+  for (let round = 1; round <= rounds; round++) {
+    const s = rows.find((x) => x.scenario === 'shoal-tcp' && x.concurrency === c && x.round === round);
+    const m = rows.find((x) => x.scenario === 'moleculer-tcp' && x.concurrency === c && x.round === round);
+    if (s && m) ratios.push(`| ${c} | ${round} | ${(s.rps / m.rps).toFixed(2)}× | ${(s.p99_ms / m.p99_ms).toFixed(2)}× |`);
+  }
+}
+console.log('\n' + table.join('\n'));
+if (ratios.length > 2) console.log('\n' + ratios.join('\n'));
+
+const outDir = path.join(repo, 'bench', 'results');
+mkdirSync(outDir, { recursive: true });
+const file = path.join(outDir, `transport-${startedAt.toISOString().slice(0, 10)}.json`);
+const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { runs: unknown[] }).runs : [];
+const run = {
+  date: startedAt.toISOString(),
+  command: `bash bench/transport/run.sh ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, platform: `${os.type()} ${os.release()}` },
+  config: { durationSec, concurrencies: concs, rounds, scenarios: wanted, payload: { a: 1, b: 'hello' }, anchor: 'moleculer 0.15.2 (JSON serializer, defaults), shared/bench/moleculer scripts unmodified' },
+  results: rows,
+};
+writeFileSync(file, JSON.stringify({ benchmark: 'transport', runs: [...previous, run] }, null, 2) + '\n');
+console.log(`\nwrote ${path.relative(process.cwd(), file)} (run ${previous.length + 1} of the day)`);

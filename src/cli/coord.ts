@@ -1,11 +1,11 @@
 // `shoal coord`: one coordinator member serving the etcd v3 API, with etcd's flag names.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import pino, { type Logger } from 'pino';
-import { CoordNode } from '../coord/node/index.js';
-import { startCoordServer, type CoordServer } from '../coord/server/index.js';
-import { FlagError, listenAddress, parseInitialCluster, parseUrlList, urlText } from './urls.js';
+import { CoordNode, type RaftMemberOptions } from '../coord/node/index.js';
+import { GrpcLeaderClient, startCoordServer, type CoordServer } from '../coord/server/index.js';
+import { FlagError, listenAddress, parseInitialCluster, parsePeerDial, parseUrlList, urlText } from './urls.js';
 
 export interface CoordFlags {
   name: string;
@@ -21,7 +21,24 @@ export interface CoordFlags {
   logLevel: string;
   unsafeNoFsync?: boolean;
   experimentalWatchProgressNotifyInterval: string;
+  heartbeatInterval: string;
+  electionTimeout: string;
+  experimentalSnapshotCatchupEntries: string;
+  peerDial?: string;
+  peerProxyMap?: string;
 }
+
+const REPLICATION_HELP = `
+Replication: a multi-member --initial-cluster runs the members on Raft (one member runs on its own
+write-ahead log). To join a running cluster, add the member first (etcdctl member add NAME
+--peer-urls=URL), then start it with an empty --data-dir, --initial-cluster-state existing and an
+--initial-cluster listing the running members and itself.
+
+--peer-dial name=host:port,... (Shoal only): this member DIALS the named peers at these addresses
+instead of their advertised peer URLs. The cluster configuration and member ids stay those of
+--initial-cluster; only where this member connects changes. Fault-injection tests put a TCP proxy
+per ordered pair of members this way, to cut one direction of one link (asymmetric partition) or
+every link of a member (full partition).`;
 
 export function registerCoord(program: Command): void {
   program
@@ -38,8 +55,14 @@ export function registerCoord(program: Command): void {
     .option('--initial-cluster-token <token>', 'initial cluster token', 'etcd-cluster')
     .option('--snapshot-count <n>', 'committed commands between snapshots', '10000')
     .option('--experimental-watch-progress-notify-interval <duration>', 'interval of watch progress notifications', '10m')
+    .option('--heartbeat-interval <ms>', 'time of a Raft heartbeat (one tick), in milliseconds', '100')
+    .option('--election-timeout <ms>', 'time without a leader before an election, in milliseconds', '1000')
+    .option('--experimental-snapshot-catchup-entries <n>', 'log entries kept after a snapshot for slow followers', '5000')
+    .option('--peer-dial <name=host:port,...>', 'dial the named peers at these addresses instead of their peer URLs (Shoal only; see below)')
+    .addOption(new Option('--peer-proxy-map <name=url,...>', 'alias of --peer-dial').hideHelp())
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--unsafe-no-fsync', 'acknowledge writes without fsync (benchmarks only: loses data on a crash)')
+    .addHelpText('after', REPLICATION_HELP)
     .action(async (flags: CoordFlags) => {
       const log = pino({ name: 'shoal-coord', level: flags.logLevel }, pino.destination({ fd: 2, sync: true }));
       try {
@@ -67,6 +90,7 @@ interface CoordConfig {
   snapshotCount: number;
   sync: boolean;
   progressNotifyMs: number;
+  raft: RaftMemberOptions;
 }
 
 /** Validates the flags; throws FlagError with a message naming the flag. */
@@ -90,19 +114,33 @@ export function coordConfig(flags: CoordFlags): CoordConfig {
       `--initial-cluster: "${name}" is listed with ${mine.join(',')} but --initial-advertise-peer-urls is ${peerUrls.join(',')}`,
     );
   }
-  if (cluster.size > 1) {
-    throw new FlagError(
-      `--initial-cluster lists ${cluster.size} members: not yet supported: replication arrives with Raft (run a single member for now)`,
-    );
-  }
   const state = flags.initialClusterState;
   if (state !== 'new' && state !== 'existing') throw new FlagError(`--initial-cluster-state: "${state}" is neither new nor existing`);
-  if (state === 'existing' && !existsSync(join(dataDir, 'member'))) {
-    throw new FlagError('--initial-cluster-state existing: joining a running cluster is not yet supported: replication arrives with Raft');
+  if (state === 'existing' && cluster.size === 1 && !existsSync(join(dataDir, 'member'))) {
+    throw new FlagError('--initial-cluster-state existing: --initial-cluster must list the running members to join, and this one');
   }
+  const tickMs = positiveInt('heartbeat-interval', flags.heartbeatInterval);
+  const electionMs = positiveInt('election-timeout', flags.electionTimeout);
+  if (electionMs < 5 * tickMs) throw new FlagError('--election-timeout: must be at least 5 times --heartbeat-interval');
+  const peerDial = new Map([
+    ...parsePeerDial('peer-proxy-map', flags.peerProxyMap ?? ''),
+    ...parsePeerDial('peer-dial', flags.peerDial ?? ''),
+  ]);
+  for (const peer of peerDial.keys()) {
+    if (!cluster.has(peer)) throw new FlagError(`--peer-dial: "${peer}" is not a member of --initial-cluster`);
+  }
+  const listenPeerUrls = parseUrlList('listen-peer-urls', flags.listenPeerUrls);
+  const raft: RaftMemberOptions = {
+    initialCluster: [...cluster].map(([n, urls]) => ({ name: n, peerUrls: urls })),
+    state,
+    listen: listenAddress(listenPeerUrls[0]),
+    peerDial,
+    tickMs,
+    electionTicks: Math.round(electionMs / tickMs),
+    catchupEntries: positiveInt('experimental-snapshot-catchup-entries', flags.experimentalSnapshotCatchupEntries),
+  };
   if (flags.initialClusterToken.length === 0) throw new FlagError('--initial-cluster-token: must be non-empty');
-  const snapshotCount = Number(flags.snapshotCount);
-  if (!Number.isSafeInteger(snapshotCount) || snapshotCount < 1) throw new FlagError('--snapshot-count: must be a positive integer');
+  const snapshotCount = positiveInt('snapshot-count', flags.snapshotCount);
   const progressNotifyMs = parseDuration('experimental-watch-progress-notify-interval', flags.experimentalWatchProgressNotifyInterval);
   return {
     name,
@@ -115,7 +153,14 @@ export function coordConfig(flags: CoordFlags): CoordConfig {
     clusterToken: flags.initialClusterToken,
     snapshotCount,
     sync: flags.unsafeNoFsync !== true,
+    raft,
   };
+}
+
+function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new FlagError(`--${flag}: must be a positive integer`);
+  return n;
 }
 
 export async function runCoord(flags: CoordFlags, log: Logger): Promise<void> {
@@ -146,6 +191,8 @@ export async function runCoord(flags: CoordFlags, log: Logger): Promise<void> {
     snapshotCount: config.snapshotCount,
     sync: config.sync,
     progressNotifyMs: config.progressNotifyMs,
+    raft: config.raft,
+    leaderClient: new GrpcLeaderClient(),
     onFatal: () => void stop('storage failure', 1),
   });
   const { report } = node;
@@ -171,7 +218,7 @@ export async function runCoord(flags: CoordFlags, log: Logger): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM', 0));
   process.once('SIGINT', () => void stop('SIGINT', 0));
   log.info(
-    { name: config.name, memberId: node.memberId.toString(16), clientUrls: bound, peerUrls: config.peerUrls },
+    { name: config.name, memberId: node.memberId.toString(16), clusterId: node.clusterId.toString(16), clientUrls: bound, peerUrls: config.peerUrls },
     'coord: ready to serve client requests',
   );
 }

@@ -3,11 +3,15 @@
 // itself on the program.
 import { Command } from 'commander';
 import { registerCoord } from './coord.js';
+import { registerStatus } from './status.js';
+import { registerUp } from './up.js';
 
 const program = new Command('shoal')
   .description('Shoal: distributed microservices on a Raft-replicated, etcd-compatible coordinator')
   .showHelpAfterError();
 
 registerCoord(program);
+registerUp(program);
+registerStatus(program);
 
 await program.parseAsync(process.argv);

@@ -61,3 +61,19 @@ export function parseInitialCluster(value: string): Map<string, string[]> {
   if (members.size === 0) throw new FlagError('--initial-cluster: no members given');
   return members;
 }
+
+/**
+ * `--peer-dial`: name=host:port[,name=host:port...] (an http:// URL is accepted too), the address
+ * this member dials for each named peer.
+ */
+export function parsePeerDial(flag: string, value: string): Map<string, HostPort> {
+  const out = new Map<string, HostPort>();
+  for (const part of value.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new FlagError(`--${flag}: "${part}" is not name=host:port`);
+    const target = part.slice(eq + 1);
+    const url = parseUrl(flag, target.includes('://') ? target : `http://${target}`);
+    out.set(part.slice(0, eq), listenAddress(url));
+  }
+  return out;
+}

@@ -9,29 +9,30 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 afterAll(stopAll);
 
-function shoal(args: string[]): Promise<{ code: number; stderr: string }> {
+function shoal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO, timeout: 20_000 }, (err, _out, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: REPO, timeout: 20_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
 
 describe('shoal coord flags', () => {
-  it('refuses a multi-member initial cluster until Raft arrives', async () => {
-    const r = await shoal([
-      'coord',
-      '--name',
-      'a',
-      '--data-dir',
-      join(tempDir(), 'd'),
-      '--initial-advertise-peer-urls',
-      'http://127.0.0.1:12380',
-      '--initial-cluster',
-      'a=http://127.0.0.1:12380,b=http://127.0.0.1:22380,c=http://127.0.0.1:32380',
-    ]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('not yet supported: replication arrives with Raft');
+  it('validates the replication flags: --peer-dial, --initial-cluster-state, election timing', async () => {
+    const cluster = ['--name', 'a', '--data-dir', join(tempDir(), 'd'), '--initial-advertise-peer-urls', 'http://127.0.0.1:12380',
+      '--initial-cluster', 'a=http://127.0.0.1:12380,b=http://127.0.0.1:22380,c=http://127.0.0.1:32380'];
+    const dial = await shoal(['coord', ...cluster, '--peer-dial', 'z=127.0.0.1:1']);
+    expect(dial.code).toBe(2);
+    expect(dial.stderr).toContain('--peer-dial: "z" is not a member of --initial-cluster');
+    const badDial = await shoal(['coord', ...cluster, '--peer-dial', 'b']);
+    expect(badDial.stderr).toContain('--peer-dial: "b" is not name=host:port');
+    const timing = await shoal(['coord', ...cluster, '--heartbeat-interval', '100', '--election-timeout', '200']);
+    expect(timing.stderr).toContain('--election-timeout: must be at least 5 times --heartbeat-interval');
+    const join1 = await shoal(['coord', '--name', 'x', '--data-dir', join(tempDir(), 'd'), '--initial-cluster-state', 'existing']);
+    expect(join1.code).toBe(2);
+    expect(join1.stderr).toContain('--initial-cluster must list the running members to join');
+    const help = await shoal(['coord', '--help']);
+    expect(help.stdout).toContain('--peer-dial');
   });
 
   it('names the flag in errors', async () => {

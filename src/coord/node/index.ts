@@ -1,5 +1,6 @@
-// The coordinator node: command log seam, the single-node log on the WAL, the wire codec.
-export type { CommandLog } from './command-log.js';
+// The coordinator node: the command log seam and its two logs (single-node WAL, Raft), the
+// member assembly, the wire codec.
+export type { CommandLog, Membership, MemberRecord } from './command-log.js';
 export { encodeCommand, decodeCommand } from './command-codec.js';
 export { protoRoot, messageType, PROTO_DIR } from './proto-root.js';
 export {
@@ -18,5 +19,13 @@ export {
   type WireMsg,
 } from './wire.js';
 export { SingleNodeLog, type SingleNodeLogOptions } from './single-node-log.js';
-export { CoordNode, COORD_VERSION, type CoordNodeOptions, type OpenReport } from './coord-node.js';
-export { deriveIdentity, type MemberIdentity } from './member.js';
+export { RaftCommandLog, ErrRemoved, type RaftLogOptions } from './raft-log.js';
+export {
+  CoordNode,
+  COORD_VERSION,
+  type CoordNodeOptions,
+  type LeaderClient,
+  type OpenReport,
+  type RaftMemberOptions,
+} from './coord-node.js';
+export { deriveIdentity, memberIdOf, clusterIdOf, type MemberIdentity } from './member.js';

@@ -7,9 +7,15 @@ import { join } from 'node:path';
 
 export interface MemberIdentity {
   memberId: number;
+  /** 0 for a member that joined a running cluster: it learns the id from the cluster's snapshot. */
   clusterId: number;
   name: string;
   peerUrls: string[];
+  /**
+   * Replicated (Raft) members only: the founding members from --initial-cluster as first
+   * started (empty when joining a running cluster). Like etcd, later starts ignore the flag.
+   */
+  founders?: { id: number; name: string; peerUrls: string[] }[];
 }
 
 const FILE = 'identity.json';
@@ -20,10 +26,20 @@ function hashId(text: string): number {
   return id === 0 ? 1 : id;
 }
 
+/** A member's id: from its sorted peer URLs and the cluster token, as etcd derives it. */
+export function memberIdOf(peerUrls: readonly string[], clusterToken: string): number {
+  return hashId(`member|${[...peerUrls].sort().join(',')}|${clusterToken}`);
+}
+
+/** The cluster's id: from its founding members' ids and the token (etcd: genID over the ids). */
+export function clusterIdOf(founderIds: readonly number[], clusterToken: string): number {
+  return hashId(`cluster|${[...founderIds].sort((a, b) => a - b).join(',')}|${clusterToken}`);
+}
+
 export function deriveIdentity(name: string, peerUrls: string[], clusterToken: string): MemberIdentity {
   const urls = [...peerUrls].sort();
-  const memberId = hashId(`member|${urls.join(',')}|${clusterToken}`);
-  return { memberId, clusterId: hashId(`cluster|${memberId}|${clusterToken}`), name, peerUrls: urls };
+  const memberId = memberIdOf(urls, clusterToken);
+  return { memberId, clusterId: clusterIdOf([memberId], clusterToken), name, peerUrls: urls };
 }
 
 /** The stored identity, or null for a fresh member directory. */

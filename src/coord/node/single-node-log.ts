@@ -6,10 +6,18 @@
 // Commands are applied only after they are durable, and in index order. Hence the applied state
 // never shows a write that a crash could lose, and a read served from it at any point between
 // two macrotasks is linearizable: nothing committed is left unapplied.
-import type { Wal } from '../../wal/index.js';
+//
+// Snapshots are this log's own: every `snapshotCount` commands the key space is written to the
+// snapshot store and the WAL segments it covers are released. open() restores the newest
+// snapshot and replays the WAL after it.
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { SnapshotStore, Wal } from '../../wal/index.js';
 import { CoordError, type Command, type CommandResult } from '../types.js';
-import { encodeCommand } from './command-codec.js';
-import type { CommandLog } from './command-log.js';
+import { CoordStateMachine } from '../index.js';
+import { decodeCommand, encodeCommand } from './command-codec.js';
+import type { CommandLog, Membership, MemberRecord } from './command-log.js';
+import type { MemberIdentity } from './member.js';
 
 interface Proposal {
   index: number;
@@ -27,9 +35,70 @@ export interface SingleNodeLogOptions {
   onApplied?: (index: number) => void;
   /** The WAL failed (it refuses all further appends): the node must stop. */
   onFatal: (err: Error) => void;
+  /** The member's identity, for the member list (default: just its id). */
+  identity?: MemberIdentity;
+}
+
+export interface SingleNodeOpenOptions {
+  memberDir: string;
+  identity: MemberIdentity;
+  sync: boolean;
+  log: Logger;
+  /** Take a snapshot after this many applied commands (etcd's --snapshot-count). */
+  snapshotCount: number;
+  /** The state the key space starts from: the newest snapshot with the WAL replayed onto it. */
+  onRecovered: (sm: CoordStateMachine) => void;
+  apply: (cmd: Command, index: number) => CommandResult;
+  /** The key space's snapshot as of the last applied command. */
+  snapshot: () => Buffer;
+  onFatal: (err: Error) => void;
+}
+
+export interface OpenReport {
+  snapshotIndex: number;
+  replayed: number;
+  repaired: { segment: string; offset: number; truncatedBytes: number } | null;
 }
 
 export const ErrStopped = (): CoordError => new CoordError('UNAVAILABLE', 'etcdserver: server stopped');
+
+const ErrSingleMember = (): CoordError =>
+  new CoordError(
+    'FAILED_PRECONDITION',
+    'shoal: this member runs without Raft (started with a one-member --initial-cluster): its membership cannot change',
+  );
+
+/** The membership of a one-member cluster: this member, fixed. */
+class SingleMembership implements Membership {
+  readonly removed = false;
+  private clientUrls: string[] = [];
+  constructor(private readonly identity: MemberIdentity) {}
+  get clusterId(): number {
+    return this.identity.clusterId;
+  }
+  members(): MemberRecord[] {
+    const { memberId, name, peerUrls } = this.identity;
+    return [{ id: memberId, name, peerUrls: [...peerUrls], clientUrls: [...this.clientUrls], isLearner: false }];
+  }
+  publish(_name: string, clientUrls: string[]): void {
+    this.clientUrls = [...clientUrls];
+  }
+  add(): Promise<never> {
+    return Promise.reject(ErrSingleMember());
+  }
+  remove(): Promise<never> {
+    return Promise.reject(ErrSingleMember());
+  }
+  promote(): Promise<never> {
+    return Promise.reject(ErrSingleMember());
+  }
+  updatePeerUrls(): Promise<never> {
+    return Promise.reject(ErrSingleMember());
+  }
+  moveLeader(): Promise<never> {
+    return Promise.reject(new CoordError('FAILED_PRECONDITION', 'etcdserver: bad leader transferee'));
+  }
+}
 
 export class SingleNodeLog implements CommandLog {
   private readonly wal: Wal;
@@ -43,15 +112,74 @@ export class SingleNodeLog implements CommandLog {
   private failure: Error | null = null;
   private applied: number;
   private committed: number;
+  private snapshots: { store: SnapshotStore; every: number; last: number; busy: boolean; log: Logger; snapshot: () => Buffer } | null = null;
+  readonly membership: Membership;
 
   readonly term = 1;
   readonly leaderId: number;
+  readonly isLeader = true;
+  readonly isLearner = false;
+  report: OpenReport = { snapshotIndex: 0, replayed: 0, repaired: null };
 
   constructor(private readonly options: SingleNodeLogOptions) {
     this.wal = options.wal;
     this.leaderId = options.memberId;
     this.applied = options.wal.nextLsn - 1;
     this.committed = this.applied;
+    this.membership = new SingleMembership(options.identity ?? { memberId: options.memberId, clusterId: 0, name: '', peerUrls: [] });
+  }
+
+  /** Restores the newest snapshot, replays the WAL after it, and starts logging. */
+  static async open(o: SingleNodeOpenOptions): Promise<SingleNodeLog> {
+    const store = await SnapshotStore.open({ dir: join(o.memberDir, 'snap'), sync: o.sync });
+    const latest = await store.loadLatest();
+    for (const path of latest?.skipped ?? []) o.log.warn({ path }, 'coord: skipped a damaged snapshot');
+    const sm = latest === null ? new CoordStateMachine() : CoordStateMachine.restore(latest.data);
+    const snapshotIndex = latest?.index ?? 0;
+    if (sm.appliedIndex !== snapshotIndex) {
+      throw new Error(`coord: snapshot ${snapshotIndex} holds applied index ${sm.appliedIndex}`);
+    }
+
+    const { wal, records, repaired } = await Wal.open({ dir: join(o.memberDir, 'wal'), sync: o.sync });
+    if (repaired !== null) {
+      o.log.warn(
+        { segment: repaired.segment, offset: repaired.offset, truncatedBytes: repaired.truncatedBytes, lsn: repaired.lsn },
+        'coord: repaired a torn write at the end of the log (it was never acknowledged)',
+      );
+    }
+    if (wal.firstLsn > snapshotIndex + 1) {
+      await wal.close();
+      throw new Error(`coord: the log starts at ${wal.firstLsn} but the newest snapshot covers only up to ${snapshotIndex}`);
+    }
+    if (wal.nextLsn <= snapshotIndex) {
+      await wal.close();
+      throw new Error(`coord: the log ends at ${wal.nextLsn - 1}, before the snapshot at ${snapshotIndex}: the log was lost`);
+    }
+    let replayed = 0;
+    for (const r of records) {
+      if (r.lsn <= snapshotIndex) continue;
+      try {
+        sm.apply(decodeCommand(r.data), r.lsn);
+      } catch (err) {
+        // A command that failed when first applied fails again: that is its result.
+        if (!(err instanceof CoordError)) throw err;
+      }
+      replayed++;
+    }
+    records.length = 0;
+    o.onRecovered(sm);
+
+    const log: SingleNodeLog = new SingleNodeLog({
+      wal,
+      memberId: o.identity.memberId,
+      apply: o.apply,
+      onApplied: (index) => log.maybeSnapshot(index),
+      onFatal: o.onFatal,
+      identity: o.identity,
+    });
+    log.snapshots = { store, every: o.snapshotCount, last: snapshotIndex, busy: false, log: o.log, snapshot: o.snapshot };
+    log.report = { snapshotIndex, replayed, repaired };
+    return log;
   }
 
   get appliedIndex(): number {
@@ -60,6 +188,10 @@ export class SingleNodeLog implements CommandLog {
 
   get committedIndex(): number {
     return this.committed;
+  }
+
+  stats(): object {
+    return { wal: this.wal.stats() };
   }
 
   propose(cmd: Command): Promise<CommandResult> {
@@ -144,6 +276,26 @@ export class SingleNodeLog implements CommandLog {
       this.head = 0;
     }
     this.options.onApplied?.(this.applied);
+  }
+
+  private maybeSnapshot(index: number): void {
+    const snap = this.snapshots;
+    if (snap === null || snap.busy || index - snap.last < snap.every) return;
+    snap.busy = true;
+    // Encoded now, between two applies, so it is exactly the state at `index`.
+    const data = snap.snapshot();
+    const started = Date.now();
+    snap.store
+      .save(index, data)
+      .then(async () => {
+        snap.last = index;
+        const released = await this.wal.releaseBefore(index + 1);
+        snap.log.info({ index, bytes: data.length, ms: Date.now() - started, released }, 'coord: snapshot saved');
+      })
+      .catch((err: unknown) => snap.log.error({ err, index }, 'coord: snapshot failed; the log keeps everything'))
+      .finally(() => {
+        snap.busy = false;
+      });
   }
 
   private fail(err: Error): void {

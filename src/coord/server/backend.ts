@@ -1,7 +1,8 @@
-// What the gRPC layer needs from a coordinator node. The single-node CoordNode implements it
-// today; a Raft-backed node implements the same surface later.
+// What the gRPC layer needs from a coordinator node (CoordNode, single-node or on Raft).
 import type { WatchRequest, WatchSink } from '../index.js';
+import type { Membership } from '../node/index.js';
 import type {
+  CoordError,
   Command,
   CommandResult,
   KeyValue,
@@ -22,6 +23,7 @@ export interface MemberInfo {
   name: string;
   peerUrls: string[];
   clientUrls: string[];
+  isLearner: boolean;
 }
 
 export interface NodeStatus {
@@ -31,6 +33,7 @@ export interface NodeStatus {
   raftIndex: number;
   raftTerm: number;
   raftAppliedIndex: number;
+  isLearner: boolean;
 }
 
 export interface CoordBackend {
@@ -44,9 +47,13 @@ export interface CoordBackend {
   range(req: RangeRequest): RangeResponse | Promise<RangeResponse>;
   /** Picks an unused lease id (positive, below 2^53). */
   newLeaseId(): number;
-  /** Renews a lease from now; returns its TTL in seconds, or 0 when it does not exist. */
-  leaseKeepAlive(id: number): number;
-  leaseTimeToLive(id: number, keys: boolean): LeaseTimeToLiveResponse;
+  /**
+   * Renews a lease from now (on the leader; a follower forwards it unless `forwarded`, i.e. it
+   * already was); returns its TTL in seconds, or 0 when it does not exist.
+   */
+  leaseKeepAlive(id: number, forwarded?: boolean): number | Promise<number>;
+  /** The remaining TTL as the leader knows it (forwarded like leaseKeepAlive). */
+  leaseTimeToLive(id: number, keys: boolean, forwarded?: boolean): LeaseTimeToLiveResponse | Promise<LeaseTimeToLiveResponse>;
   leaseIds(): number[];
   /**
    * Starts a watch on the node's hub (src/coord/watch): `created` reaches the sink before this
@@ -58,9 +65,13 @@ export interface CoordBackend {
   cancelWatch(hubId: number): void;
   isWatchSynced(hubId: number): boolean;
   members(): MemberInfo[];
+  /** Membership changes (etcd's Cluster service). */
+  readonly membership: Membership;
   status(): NodeStatus;
-  /** True once close() began: new calls are refused. */
+  /** True once close() began (or the member was removed): streams end. */
   readonly stopping: boolean;
+  /** The error every new call gets while the member does not serve, or null. */
+  refusal(): CoordError | null;
 }
 
 export type { KeyValue, WatchRequest, WatchSink };

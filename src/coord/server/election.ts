@@ -20,7 +20,7 @@ import {
   txn,
   waitDeletes,
 } from './recipes.js';
-import { ErrStopped, toStatus } from './status.js';
+import { toStatus } from './status.js';
 import { failStream, type OpenStreams, type Writable } from './stream.js';
 import { unary } from './unary.js';
 
@@ -166,7 +166,8 @@ export function electionService(
     Campaign: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const req = call.request as { name: Buffer; lease: number; value: Buffer } | CoordError;
       if (req instanceof CoordError) return callback(toStatus(req, log));
-      if (node.stopping) return callback(toStatus(ErrStopped(), log));
+      const refused = node.refusal();
+      if (refused !== null) return callback(toStatus(refused, log));
       campaign(req, callSignal(call)).then(
         (res) => callback(null, res),
         (err: unknown) => callback(toStatus(err, log)),

@@ -6,6 +6,7 @@ import { leaseGrantFromWire, leaseRevokeFromWire, nonNegative, type WireMsg } fr
 import { CoordError, type LeaseGrantRequest, type LeaseRevokeRequest } from '../types.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
+import { isForwarded } from './leader-client.js';
 import { failStream, type Duplex, type OpenStreams } from './stream.js';
 import { unary } from './unary.js';
 
@@ -31,18 +32,29 @@ export function leaseService(
 
   const keepAlive = (call: Duplex) => {
     streams.add(call, () => {});
+    const forwarded = isForwarded(call.metadata);
+    // Answers go out in request order even when some are forwarded to the leader.
+    let last: Promise<void> = Promise.resolve();
     call.on('data', (id: number | CoordError) => {
       if (id instanceof CoordError) return failStream(call, id, log);
       if (node.stopping) return call.end();
+      let ttl: number | Promise<number>;
       try {
         // An unknown or expired lease answers TTL 0, as etcd does; the stream stays open.
-        const ttl = node.leaseKeepAlive(id);
-        call.write({ header: node.header(node.revision), ID: id, TTL: ttl });
+        ttl = node.leaseKeepAlive(id, forwarded);
       } catch (err) {
-        failStream(call, err, log);
+        return failStream(call, err, log);
       }
+      last = last.then(async () => {
+        try {
+          const value = await ttl;
+          if (!call.writableEnded && !call.destroyed) call.write({ header: node.header(node.revision), ID: id, TTL: value });
+        } catch (err) {
+          failStream(call, err, log);
+        }
+      });
     });
-    call.on('end', () => call.end());
+    call.on('end', () => void last.then(() => call.end()));
   };
 
   const impl: grpc.UntypedServiceImplementation = {
@@ -59,10 +71,13 @@ export function leaseService(
       return { header: node.header(out.res.revision) };
     }),
     LeaseKeepAlive: keepAlive,
-    LeaseTimeToLive: unary(node, log, (req: TimeToLiveRequest) => {
-      const r = node.leaseTimeToLive(req.id, req.keys);
-      return { header: node.header(r.revision), ID: r.id, TTL: r.ttl, grantedTTL: r.grantedTtl, keys: r.keys };
-    }),
+    LeaseTimeToLive: (call: grpc.ServerUnaryCall<TimeToLiveRequest | CoordError, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const forwarded = isForwarded(call.metadata);
+      unary(node, log, async (req: TimeToLiveRequest) => {
+        const r = await node.leaseTimeToLive(req.id, req.keys, forwarded);
+        return { header: node.header(r.revision), ID: r.id, TTL: r.ttl, grantedTTL: r.grantedTtl, keys: r.keys };
+      })(call, callback);
+    },
     LeaseLeases: unary(node, log, () => ({
       header: node.header(node.revision),
       leases: node.leaseIds().map((id) => ({ ID: id })),

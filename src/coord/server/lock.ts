@@ -8,7 +8,7 @@ import { CoordError } from '../types.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
 import { callSignal, ErrSessionExpired, firstCreated, ownershipKey, rangeKvs, rangeOf, sessionLease, txn, waitDeletes } from './recipes.js';
-import { ErrStopped, toStatus } from './status.js';
+import { toStatus } from './status.js';
 import { unary } from './unary.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -63,7 +63,8 @@ export function lockService(node: CoordBackend, log: Logger): [ServiceDef, grpc.
     Lock: (call: grpc.ServerUnaryCall<LockRequest | CoordError, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const req = call.request;
       if (req instanceof CoordError) return callback(toStatus(req, log));
-      if (node.stopping) return callback(toStatus(ErrStopped(), log));
+      const refused = node.refusal();
+      if (refused !== null) return callback(toStatus(refused, log));
       lock(req, callSignal(call)).then(
         (res) => callback(null, res),
         (err: unknown) => callback(toStatus(err, log)),

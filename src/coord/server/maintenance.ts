@@ -1,6 +1,7 @@
 // etcdserverpb.Maintenance: what `etcdctl endpoint status/health` and monitoring need.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { uint64 } from '../node/index.js';
 import { CoordError } from '../types.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
@@ -17,6 +18,7 @@ export function maintenanceService(node: CoordBackend, log: Logger): [ServiceDef
       }
       return m;
     },
+    MoveLeader: (m) => uint64(m.targetID, 'target ID'),
   });
   const impl: grpc.UntypedServiceImplementation = {
     Status: unary(node, log, () => {
@@ -31,15 +33,17 @@ export function maintenanceService(node: CoordBackend, log: Logger): [ServiceDef
         raftAppliedIndex: s.raftAppliedIndex,
         errors: [],
         dbSizeInUse: s.dbSize,
-        isLearner: false,
+        isLearner: s.isLearner,
       };
     }),
     // No alarms are ever raised (no space quota yet): every action answers with an empty list.
     Alarm: unary(node, log, () => ({ header: node.header(node.revision), alarms: [] })),
     // Storage is the log plus snapshots; there is nothing to defragment.
     Defragment: unary(node, log, () => ({ header: node.header(node.revision) })),
-    MoveLeader: unary(node, log, () => {
-      throw new CoordError('FAILED_PRECONDITION', 'etcdserver: bad leader transferee');
+    // On the leader only (etcdctl move-leader finds it); resolves once the transferee leads.
+    MoveLeader: unary(node, log, async (target: number) => {
+      await node.membership.moveLeader(target);
+      return { header: node.header(node.revision) };
     }),
   };
   return [def, impl];

@@ -9,5 +9,3 @@ export function toStatus(err: unknown, log: Logger): Partial<grpc.StatusObject> 
   log.error({ err }, 'coord: internal error serving a request');
   return { code: grpc.status.INTERNAL, details: `shoal: internal error: ${(err as Error)?.message ?? String(err)}` };
 }
-
-export const ErrStopped = (): CoordError => new CoordError('UNAVAILABLE', 'etcdserver: server stopped');

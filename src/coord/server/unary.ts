@@ -4,7 +4,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { CoordError } from '../types.js';
 import type { CoordBackend } from './backend.js';
-import { ErrStopped, toStatus } from './status.js';
+import { toStatus } from './status.js';
 
 export type Handle<Req, Res> = (req: Req) => Res | Promise<Res>;
 
@@ -16,7 +16,8 @@ export function unary<Req, Res>(
   return (call, callback) => {
     const req = call.request;
     if (req instanceof CoordError) return callback(toStatus(req, log));
-    if (node.stopping) return callback(toStatus(ErrStopped(), log));
+    const refused = node.refusal();
+    if (refused !== null) return callback(toStatus(refused, log));
     let out: Res | Promise<Res>;
     try {
       out = handle(req);

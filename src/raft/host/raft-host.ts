@@ -1,20 +1,23 @@
 // The host loop around the pure Raft core (etcd's RawNode pattern): a ticker, the peer
 // transport and the disk feed the node; each Ready is handled in the order of its contract
 // (types.ts): send `messages` at once (the leader replicates while it writes), persist
-// snapshot/entries/hardState in one WAL batch (one fdatasync), mirror them into MemoryStorage,
+// snapshot/entries/hardState as one WAL record (one fdatasync; a crash keeps all of a Ready or none), mirror them into MemoryStorage,
 // send `messagesAfterPersist`, restore and apply, serve reads, advance. While a Ready is being
 // persisted the node keeps ticking, stepping and taking proposals, so the next Ready carries
 // everything that arrived meanwhile: the fsync is shared by all of it.
 import {
   MemoryStorage,
+  ProposalDroppedError,
   RaftNode,
   bootstrapSnapshot,
   decodeConfChange,
+  type ConfChange,
   type ConfState,
   type Entry,
   type HardState,
   type Message,
   type NodeId,
+  type ProgressStatus,
   type RaftConfig,
   type Ready,
   type Role,
@@ -22,7 +25,7 @@ import {
 import { DiskStorage, type RecoveredState } from '../storage/index.js';
 import { PeerTransport, type PeerAddress, type TransportStats } from '../transport/index.js';
 import type { WalRepair, WalStats } from '../../wal/index.js';
-import { decodeEnvelope } from './envelope.js';
+import { decodeEnvelope, type Envelope } from './envelope.js';
 import { RaftHostClosedError } from './errors.js';
 import { PendingRequests } from './requests.js';
 
@@ -34,6 +37,12 @@ export interface StateMachine<R = unknown> {
   snapshot(): Uint8Array;
   /** Replaces the state with a snapshot image. The bootstrap snapshot's image is empty: the initial state. */
   restore(image: Uint8Array, index: number): void;
+  /**
+   * A committed membership change was applied (optional). `context` is the application data
+   * given to proposeConfChange (undefined for changes the core made, e.g. leaving a joint
+   * config); `conf` is the configuration now in force.
+   */
+  applyConfChange?(cc: ConfChange, context: Uint8Array | undefined, conf: ConfState, index: number): void;
 }
 
 export interface RaftHostOptions<R> {
@@ -43,6 +52,17 @@ export interface RaftHostOptions<R> {
   dir: string;
   /** The founding voters (this node included); used only when `dir` is empty. */
   voters: NodeId[];
+  /**
+   * A member added to a running cluster: an empty `dir` is not bootstrapped (and `voters` is
+   * ignored); the log starts empty and the leader's snapshot brings the configuration.
+   */
+  join?: boolean;
+  /**
+   * The image of the bootstrap snapshot (index 1) a new cluster starts from; default empty.
+   * Every founding member must pass the same bytes: a member that joins before the first
+   * compaction is sent this snapshot, so it is how it learns the initial state.
+   */
+  bootstrapImage?: Uint8Array;
   /** Peer addresses known at start; more with addPeer(). */
   peers?: ReadonlyMap<NodeId, PeerAddress>;
   stateMachine: StateMachine<R>;
@@ -73,6 +93,9 @@ export interface RaftHostOptions<R> {
   onFatal?: (err: Error) => void;
 }
 
+/** Bound on proposals and reads held back while the link to the leader is down. */
+const MAX_HELD = 10_000;
+
 export interface RaftHostStatus {
   id: NodeId;
   role: Role;
@@ -98,6 +121,8 @@ export interface RaftHostStats {
 
 export class RaftHost<R = unknown> {
   private readonly requests: PendingRequests<R>;
+  /** Membership changes waiting to be applied; their envelope travels in ConfChange.context. */
+  private readonly confRequests: PendingRequests<ConfState>;
   private applied: number;
   private conf: ConfState;
   private snapshotIndex: number;
@@ -109,6 +134,8 @@ export class RaftHost<R = unknown> {
   private closed = false;
   private failure: Error | null = null;
   private readonly counters = { readies: 0, persists: 0, snapshots: 0 };
+  /** Proposals and reads not forwarded because the link to the leader was down (see hold()). */
+  private held: ({ until: number; context?: undefined; entry: Entry } | { until: number; context: Uint8Array; entry?: undefined })[] = [];
 
   private constructor(
     private readonly opts: RaftHostOptions<R>,
@@ -124,10 +151,11 @@ export class RaftHost<R = unknown> {
     this.snapshotIndex = snap.meta.index;
     this.conf = snap.meta.conf;
     this.requests = new PendingRequests(opts.id, opts.requestTimeoutMs ?? 10_000);
+    this.confRequests = new PendingRequests(opts.id, opts.requestTimeoutMs ?? 10_000);
   }
 
   static async start<R>(opts: RaftHostOptions<R>): Promise<RaftHost<R>> {
-    if (!opts.voters.includes(opts.id)) throw new Error(`raft host: voters ${opts.voters} do not include ${opts.id}`);
+    if (opts.join !== true && !opts.voters.includes(opts.id)) throw new Error(`raft host: voters ${opts.voters} do not include ${opts.id}`);
     const { storage: disk, state } = await DiskStorage.open({ dir: opts.dir, sync: opts.sync, segmentBytes: opts.segmentBytes });
     let host: RaftHost<R> | undefined;
     try {
@@ -171,10 +199,14 @@ export class RaftHost<R = unknown> {
   /** Rebuilds the core's view of the log from disk; a fresh directory is bootstrapped. */
   private static async loadMemory<R>(disk: DiskStorage, state: RecoveredState, opts: RaftHostOptions<R>): Promise<MemoryStorage> {
     const fresh = state.snapshot === null && state.entries.length === 0 && state.hardState.term === 0;
+    if (fresh && opts.join === true) return new MemoryStorage();
     if (fresh) {
       const conf: ConfState = { voters: [...opts.voters].sort((a, b) => a - b), learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
-      const memory = MemoryStorage.bootstrap(conf);
-      await disk.persist({ snapshot: bootstrapSnapshot(conf), entries: [], hardState: memory.initialState().hardState });
+      const snapshot = { ...bootstrapSnapshot(conf), data: opts.bootstrapImage ?? bootstrapSnapshot(conf).data };
+      const memory = new MemoryStorage();
+      memory.applySnapshot(snapshot);
+      memory.setHardState({ term: 1, vote: 0, commit: 1 });
+      await disk.persist({ snapshot, entries: [], hardState: memory.initialState().hardState });
       return memory;
     }
     const memory = new MemoryStorage();
@@ -225,6 +257,40 @@ export class RaftHost<R = unknown> {
     this.kick();
   }
 
+  /**
+   * Proposes a membership change; resolves once it is committed and applied here, with the
+   * configuration then in force. `cc.context` (application data, e.g. the member's address)
+   * reaches every node's StateMachine.applyConfChange. Rejects like propose(); in particular
+   * with ProposalDroppedError('confChangePending' | 'invalidConfChange') on the leader.
+   */
+  proposeConfChange(cc: ConfChange): Promise<{ index: number; result: ConfState }> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new RaftHostClosedError());
+    const done = this.confRequests.propose(cc.context ?? new Uint8Array(0), (context) => {
+      const leader = this.node.role === 'leader';
+      this.node.proposeConfChange({ ...cc, context });
+      return leader ? this.node.log.lastIndex() : undefined;
+    });
+    this.kick();
+    return done;
+  }
+
+  /** Asks the leader (through this node) to hand leadership to `to`; the outcome shows in status(). */
+  transferLeadership(to: NodeId): void {
+    this.node.transferLeadership(to);
+    this.kick();
+  }
+
+  /** Forgets a peer's address (a removed member): messages to it are dropped. */
+  removePeer(id: NodeId): void {
+    this.requireTransport().removePeer(id);
+  }
+
+  /** The leader's view of each member's replication progress; undefined on other roles. */
+  progress(): Map<NodeId, ProgressStatus> | undefined {
+    return this.node.status().progress;
+  }
+
   status(): RaftHostStatus {
     return {
       id: this.opts.id,
@@ -253,6 +319,7 @@ export class RaftHost<R = unknown> {
     await this.transport?.close();
     if (this.draining !== null) await this.draining;
     this.requests.rejectAll(this.failure ?? new RaftHostClosedError());
+    this.confRequests.rejectAll(this.failure ?? new RaftHostClosedError());
     await this.disk.close();
   }
 
@@ -262,8 +329,44 @@ export class RaftHost<R = unknown> {
   private tick(): void {
     this.input(() => {
       this.node.tick();
-      this.requests.expire(Date.now());
+      const now = Date.now();
+      this.requests.expire(now);
+      this.confRequests.expire(now);
+      this.resubmitHeld(now);
     });
+  }
+
+  /**
+   * A proposal or read this follower would forward while its link to the leader is down would
+   * be dropped by the transport, unseen, and its caller would wait for the timeout. It is held
+   * instead — it never left this process, so submitting it again cannot duplicate it — and
+   * submitted again on the next tick, to whoever leads then, until its request times out.
+   * False when the hold is full.
+   */
+  private hold(m: Message): boolean {
+    if (this.held.length >= MAX_HELD) return false;
+    const until = Date.now() + (this.opts.requestTimeoutMs ?? 10_000);
+    if (m.type === 'readIndex') this.held.push({ until, context: m.context ?? new Uint8Array(0) });
+    else for (const entry of m.entries) this.held.push({ until, entry });
+    return true;
+  }
+
+  private resubmitHeld(now: number): void {
+    if (this.held.length === 0) return;
+    const held = this.held.filter((h) => h.until > now);
+    this.held = [];
+    for (const [i, h] of held.entries()) {
+      try {
+        if (h.context !== undefined) this.node.readIndex(h.context);
+        else if (h.entry.type === 'confChange') this.node.proposeConfChange(decodeConfChange(h.entry.data));
+        else this.node.propose(h.entry.data);
+      } catch (err) {
+        // No leader yet: keep the rest for the next tick. Other refusals: the caller times out.
+        if (!(err instanceof ProposalDroppedError) || err.reason !== 'noLeader') continue;
+        this.held.push(...held.slice(i));
+        return;
+      }
+    }
   }
 
   private receive(m: Message): void {
@@ -343,7 +446,12 @@ export class RaftHost<R = unknown> {
 
   private send(messages: Message[]): void {
     if (messages.length === 0 || this.transport === null) return;
-    this.transport.send(messages);
+    const transport = this.transport;
+    const forwarded = (m: Message): boolean => m.type === 'prop' || m.type === 'readIndex';
+    if (messages.some((m) => forwarded(m) && !transport.isConnected(m.to))) {
+      messages = messages.filter((m) => !forwarded(m) || transport.isConnected(m.to) || !this.hold(m));
+    }
+    transport.send(messages);
     for (const m of messages) {
       // The whole snapshot travels in one frame: queued on a live connection counts as sent.
       if (m.type === 'snap') this.node.reportSnapshot(m.to, this.transport.isConnected(m.to));
@@ -354,13 +462,20 @@ export class RaftHost<R = unknown> {
     if (e.index !== this.applied + 1) throw new Error(`raft host: applying ${e.index} after ${this.applied}`);
     this.applied = e.index;
     if (e.type === 'confChange') {
-      this.conf = this.node.applyConfChange(decodeConfChange(e.data));
+      const cc = decodeConfChange(e.data);
+      this.conf = this.node.applyConfChange(cc);
+      // Changes made through proposeConfChange carry an envelope; the core's own do not.
+      const env: Envelope | null = cc.context !== undefined && cc.context.length > 0 ? decodeEnvelope(cc.context) : null;
+      this.opts.stateMachine.applyConfChange?.({ ...cc, context: env?.command }, env?.command, this.conf, e.index);
       this.requests.applied(e.index, null, undefined);
+      this.confRequests.applied(e.index, env, this.conf);
     } else if (e.data.length === 0) {
       this.requests.applied(e.index, null, undefined); // a new leader's no-op
+      this.confRequests.applied(e.index, null, undefined);
     } else {
       const env = decodeEnvelope(e.data);
       this.requests.applied(e.index, env, this.opts.stateMachine.apply(env.command, e.index));
+      this.confRequests.applied(e.index, null, undefined);
     }
   }
 
@@ -382,6 +497,7 @@ export class RaftHost<R = unknown> {
     if (this.failure !== null) return;
     this.failure = err;
     this.requests.rejectAll(err);
+    this.confRequests.rejectAll(err);
     this.opts.onFatal?.(err);
     void this.close();
   }

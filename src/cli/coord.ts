@@ -1,7 +1,7 @@
 // `shoal coord`: one coordinator member serving the etcd v3 API, with etcd's flag names.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import { CoordNode, type RaftMemberOptions } from '../coord/node/index.js';
 import { GrpcLeaderClient, startCoordServer, type CoordServer } from '../coord/server/index.js';
@@ -25,7 +25,6 @@ export interface CoordFlags {
   electionTimeout: string;
   experimentalSnapshotCatchupEntries: string;
   peerDial?: string;
-  peerProxyMap?: string;
 }
 
 const REPLICATION_HELP = `
@@ -59,7 +58,6 @@ export function registerCoord(program: Command): void {
     .option('--election-timeout <ms>', 'time without a leader before an election, in milliseconds', '1000')
     .option('--experimental-snapshot-catchup-entries <n>', 'log entries kept after a snapshot for slow followers', '5000')
     .option('--peer-dial <name=host:port,...>', 'dial the named peers at these addresses instead of their peer URLs (Shoal only; see below)')
-    .addOption(new Option('--peer-proxy-map <name=url,...>', 'alias of --peer-dial').hideHelp())
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--unsafe-no-fsync', 'acknowledge writes without fsync (benchmarks only: loses data on a crash)')
     .addHelpText('after', REPLICATION_HELP)
@@ -123,7 +121,6 @@ export function coordConfig(flags: CoordFlags): CoordConfig {
   const electionMs = positiveInt('election-timeout', flags.electionTimeout);
   if (electionMs < 5 * tickMs) throw new FlagError('--election-timeout: must be at least 5 times --heartbeat-interval');
   const peerDial = new Map([
-    ...parsePeerDial('peer-proxy-map', flags.peerProxyMap ?? ''),
     ...parsePeerDial('peer-dial', flags.peerDial ?? ''),
   ]);
   for (const peer of peerDial.keys()) {

@@ -5,7 +5,7 @@
 //
 // What is launched is pluggable (`MemberLauncher`): real etcd now, `shoal coord` once it runs
 // multi-member. Both get etcd's flag names. The Shoal launcher additionally gives each member its
-// own address for each peer (`--peer-proxy-map`), so every ordered pair i→j has its own proxy and
+// own address for each peer (`--peer-dial`), so every ordered pair i→j has its own proxy and
 // full and one-way partitions are exact; for etcd, whose members all dial the same advertised peer
 // URL, one proxy per destination identifies the dialer from the rafthttp headers (fault-proxy.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -94,7 +94,7 @@ export const etcdLauncher: MemberLauncher = {
 };
 
 /**
- * `shoal coord` from source. Expects, beyond etcd's flags: `--peer-proxy-map name=url,...`, the
+ * `shoal coord` from source. Expects, beyond etcd's flags: `--peer-dial name=url,...`, the
  * address to DIAL for each listed peer instead of its --initial-cluster URL (the cluster
  * configuration, and so member ids, stay identical on every member; only where this member
  * connects changes). Not yet implemented by `shoal coord`, nor multi-member: starting this kind
@@ -123,7 +123,7 @@ export const shoalLauncher: MemberLauncher = {
       '--log-level', 'warn',
     ];
     if (m.peerDialUrls && m.peerDialUrls.size > 0) {
-      args.push('--peer-proxy-map', [...m.peerDialUrls].map(([name, url]) => `${name}=${url}`).join(','));
+      args.push('--peer-dial', [...m.peerDialUrls].map(([name, url]) => `${name}=${url}`).join(','));
     }
     return { command: process.execPath, args, cwd: path.resolve(path.dirname(SHOAL_MAIN), '..', '..') };
   },
@@ -131,9 +131,9 @@ export const shoalLauncher: MemberLauncher = {
 
 export const LAUNCHERS: Record<ClusterKindName, MemberLauncher> = { etcd: etcdLauncher, shoal: shoalLauncher };
 
-/** The kinds named in SHOAL_JEPSEN_SERVERS (comma separated; default "etcd"). */
+/** The kinds named in SHOAL_JEPSEN_SERVERS (comma separated; default "etcd,shoal"). */
 export function selectClusterKinds(): MemberLauncher[] {
-  const raw = process.env['SHOAL_JEPSEN_SERVERS']?.trim() || 'etcd';
+  const raw = process.env['SHOAL_JEPSEN_SERVERS']?.trim() || 'etcd,shoal';
   return raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map((name) => {
     const launcher = LAUNCHERS[name as ClusterKindName];
     if (!launcher) throw new Error(`SHOAL_JEPSEN_SERVERS names "${name}", known: ${Object.keys(LAUNCHERS).join(', ')}`);

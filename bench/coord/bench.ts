@@ -1,16 +1,25 @@
 // bench/coord: one-node etcd and one-node Shoal coordinator, the same etcd3-client workload, one run.
 //
-//   npx tsx bench/coord/bench.ts [--servers etcd,shoal] [--duration 10] [--warmup 1] [--quick]
+//   npx tsx bench/coord/bench.ts [--topology single|cluster] [--servers etcd,shoal] [--duration 10]
+//                                [--warmup 1] [--quick] [--check-perf s,m,l]
 //
-// Each server starts fresh (temp dir, free port, fsync before ack — the default of both) and is
-// stopped by PID afterwards. Prints a side-by-side table and writes bench/results/coord-<date>.json.
+// --check-perf also drives each server with `etcdctl check perf` (a Go client, 60 s per load), since
+// one Node client process saturates near 4–5k requests/s.
+//
+// Each server starts fresh (temp dirs, free ports, fsync before ack — the default of both) and is
+// stopped by PID afterwards. `cluster` is three members on 127.0.0.1; the client spreads requests
+// over all of them (the etcd3 client picks members at random), and the CPU per operation is the
+// sum over the three server processes. Prints a side-by-side table and writes bench/results/coord-<date>.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { etcdServer, startProcessServer, type CoordServerKind } from '../../test/support/etcd-server.js';
 import { LOOPBACK } from '../../test/support/ports.js';
+import { Cluster, LAUNCHERS } from '../../test/support/cluster.js';
 import { runWorkload, type Figures } from './workload.js';
 
 const args = new Map<string, string>();
@@ -45,16 +54,36 @@ const kinds: CoordServerKind[] = (args.get('servers') ?? 'etcd,shoal').split(','
   throw new Error(`--servers: unknown server "${name}" (etcd, shoal)`);
 });
 
+const topology = args.get('topology') ?? 'single';
+if (topology !== 'single' && topology !== 'cluster') throw new Error(`--topology: single or cluster, got "${topology}"`);
+process.env['SHOAL_USE_BUILD'] = '1';
+
+/** Starts one server kind in the chosen topology: endpoints, PIDs, and how to stop it. */
+async function startServers(kind: CoordServerKind): Promise<{ endpoints: string[]; pids: number[]; stop: () => Promise<void> }> {
+  if (topology === 'single') {
+    const server = await kind.start();
+    return { endpoints: server.endpoints, pids: [server.pid], stop: () => server.stop() };
+  }
+  const cluster = await Cluster.start({ launcher: LAUNCHERS[kind.name], size: 3, proxies: false });
+  return {
+    endpoints: cluster.endpoints,
+    pids: cluster.members.map((m) => m.pid).filter((p): p is number => p !== undefined),
+    stop: () => cluster.stop(),
+  };
+}
+
+const checkPerfLoads = (args.get('check-perf') ?? '').split(',').filter((l) => l !== '');
+const checks: CheckPerf[] = [];
 const results: Figures[] = [];
 for (const kind of kinds) {
-  const server = await kind.start();
-  console.log(`# ${kind.name}: ${server.endpoints.join(',')} pid ${server.pid}`);
+  const server = await startServers(kind);
+  console.log(`# ${kind.name} (${topology}): ${server.endpoints.join(',')} pids ${server.pids.join(',')}`);
   try {
     await runWorkload(
       {
         server: kind.name,
         endpoints: server.endpoints,
-        pids: [server.pid],
+        pids: server.pids,
         durationMs: Number(args.get('duration') ?? (quick ? 2 : 10)) * 1000,
         warmupMs: Number(args.get('warmup') ?? 1) * 1000,
         putConc: quick ? [1, 16] : [1, 16, 128],
@@ -70,9 +99,31 @@ for (const kind of kinds) {
         );
       },
     );
+    for (const load of checkPerfLoads) checks.push({ server: kind.name, load, ...(await checkPerf(server.endpoints, load)) });
   } finally {
     await server.stop();
   }
+}
+
+interface CheckPerf { server: string; load: string; writesPerSec: number; slowestSec: number; stddevSec: number; pass: boolean }
+
+/** `etcdctl check perf --load L`: 60 s of writes from many Go clients; parses its verdict lines. */
+async function checkPerf(endpoints: string[], load: string): Promise<Omit<CheckPerf, 'server' | 'load'>> {
+  const run = promisify(execFile);
+  const { stdout } = await run('etcdctl', ['--endpoints', endpoints.join(','), 'check', 'perf', '--load', load], {
+    env: { ...process.env, ETCDCTL_API: '3' },
+    timeout: 180_000,
+    maxBuffer: 16 << 20,
+  }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' })); // it exits 1 on FAIL verdicts
+  const num = (re: RegExp): number => Number(re.exec(stdout)?.[1] ?? NaN);
+  const figures = {
+    writesPerSec: num(/Throughput is (\d+) writes\/s/),
+    slowestSec: num(/Slowest request took ([\d.]+)s/),
+    stddevSec: num(/Stddev is ([\d.]+)s/),
+    pass: /^PASS$/m.test(stdout),
+  };
+  console.log(`check perf ${load}: ${figures.writesPerSec} writes/s, slowest ${figures.slowestSec}s, stddev ${figures.stddevSec}s, ${figures.pass ? 'PASS' : 'FAIL'}`);
+  return figures;
 }
 
 // Side by side: Shoal relative to etcd for every scenario both ran.
@@ -87,13 +138,17 @@ for (const e of results.filter((r) => r.server === 'etcd')) {
   );
 }
 if (table.length > 2) console.log('\n' + table.join('\n'));
+if (checks.length > 0) {
+  console.log('\n| etcdctl check perf | server | writes/s | slowest s | stddev s | verdict |\n|---|---|---|---|---|---|');
+  for (const c of checks) console.log(`| ${c.load} | ${c.server} | ${c.writesPerSec} | ${c.slowestSec} | ${c.stddevSec} | ${c.pass ? 'PASS' : 'FAIL'} |`);
+}
 
 const outDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'results');
 mkdirSync(outDir, { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-const file = path.join(outDir, `coord-${stamp}.json`);
+const file = path.join(outDir, `coord-${topology}-${stamp}.json`);
 writeFileSync(
   file,
-  JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, quick, results }, null, 2),
+  JSON.stringify({ date: new Date().toISOString(), topology, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, quick, results, checkPerf: checks }, null, 2),
 );
 console.log(`\nwrote ${path.relative(process.cwd(), file)}`);

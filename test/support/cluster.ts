@@ -108,9 +108,12 @@ export const shoalLauncher: MemberLauncher = {
   // Starting from TypeScript through tsx takes seconds on two cores.
   startTimeoutMs: 30_000,
   command: (m) => {
-    if (!existsSync(SHOAL_MAIN)) throw new Error(`Shoal's CLI is missing (${SHOAL_MAIN})`);
+    // Benchmarks run the build (SHOAL_USE_BUILD=1), as users do; tests run the source through tsx.
+    const built = process.env['SHOAL_USE_BUILD'] === '1';
+    const entry = built ? path.resolve(path.dirname(SHOAL_MAIN), '..', '..', 'dist', 'cli', 'main.js') : SHOAL_MAIN;
+    if (!existsSync(entry)) throw new Error(`Shoal's CLI is missing (${entry})${built ? ': run `npm run build`' : ''}`);
     const args = [
-      '--import', 'tsx', SHOAL_MAIN, 'coord',
+      ...(built ? [] : ['--import', 'tsx']), entry, 'coord',
       '--name', m.name,
       '--data-dir', m.dataDir,
       '--listen-client-urls', m.clientUrl,

@@ -419,6 +419,14 @@ export class RaftHost<R = unknown> {
     if (rd.softState !== undefined) this.opts.onLeaderChange?.(this.status());
     this.send(rd.messages);
 
+    // Committed entries this node already holds durably need not wait for this Ready's new
+    // entries to be fsynced: applying them first takes an fsync off every commit's latency under
+    // load (etcd does the same). Entries not yet durable here — a follower can learn of a commit
+    // before persisting the entry — and snapshots keep the persist-then-apply order.
+    const stableLast = this.memory.lastIndex();
+    const applyEarly = rd.snapshot === undefined && rd.committedEntries.every((e) => e.index <= stableLast);
+    if (applyEarly) for (const e of rd.committedEntries) this.apply(e);
+
     if (rd.mustSync || rd.snapshot !== undefined) {
       const hardState = rd.hardState ?? this.lazyHardState;
       this.lazyHardState = undefined;
@@ -438,7 +446,7 @@ export class RaftHost<R = unknown> {
       this.snapshotIndex = rd.snapshot.meta.index;
       this.conf = rd.snapshot.meta.conf;
     }
-    for (const e of rd.committedEntries) this.apply(e);
+    if (!applyEarly) for (const e of rd.committedEntries) this.apply(e);
     this.requests.readStates(rd.readStates, this.applied);
     this.node.advance(rd);
     await this.maybeSnapshot();

@@ -28,6 +28,9 @@ export const ErrLeaseTtlTooLarge = (): CoordError =>
   new CoordError('OUT_OF_RANGE', 'etcdserver: too large lease TTL');
 export const ErrNotLeader = (): CoordError =>
   new CoordError('UNAVAILABLE', 'etcdserver: not leader');
+/** etcd 3.4 refuses a learner every call but Status, serializable Range and Snapshot. */
+export const ErrNotSupportedForLearner = (): CoordError =>
+  new CoordError('UNAVAILABLE', 'etcdserver: rpc not supported for learner');
 export const ErrInvalidArgument = (message: string): CoordError =>
   new CoordError('INVALID_ARGUMENT', message);
 

@@ -9,7 +9,8 @@ export {
   type WatchHistory,
 } from './state-machine.js';
 export type { RevisionRecord } from './mvcc/store.js';
-export { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxn, MAX_TXN_OPS } from './mvcc/index.js';
+export type { HashKvResult } from './mvcc/hash.js';
+export { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxn, isReadOnlyTxn, MAX_TXN_OPS } from './mvcc/index.js';
 export { DEFAULT_MIN_LEASE_TTL, Lessor, type LessorOptions, MAX_LEASE_TTL, newLeaseId } from './lease/index.js';
 export {
   WatchHub,

@@ -7,10 +7,13 @@ import type {
   LeaseTimeToLiveResponse,
   RangeRequest,
   RangeResponse,
+  TxnRequest,
+  TxnResponse,
   WatchEvent,
 } from './types.js';
 import { ErrLeaseNotFound, invariant } from './errors.js';
 import { DEFAULT_MIN_LEASE_TTL, LeaseTable } from './lease/table.js';
+import { hashAll, hashKv, type HashKvResult } from './mvcc/hash.js';
 import { keyBuffer, keyString } from './mvcc/keys.js';
 import * as kv from './mvcc/kv.js';
 import { MvccStore, type RevisionRecord } from './mvcc/store.js';
@@ -117,6 +120,27 @@ export class CoordStateMachine implements WatchHistory {
 
   range(req: RangeRequest): RangeResponse {
     return kv.range(this.store, req);
+  }
+
+  /**
+   * A transaction that only reads, answered without a log entry (etcd serves these like a
+   * Range): the same checks, compares and per-op answers as apply() would give it now.
+   */
+  readTxn(req: TxnRequest): TxnResponse {
+    if (!kv.isReadOnlyTxn(req)) throw new Error('coord: readTxn given a txn that writes');
+    const { res, record } = kv.txn(this.store, this.leaseTable, req, this.maxTxnOps);
+    invariant(record === undefined, 'a read-only txn writes nothing');
+    return res;
+  }
+
+  /** etcd's HashKV: a hash of the key-value history up to `revision` (0: now). */
+  hashKv(revision: number): HashKvResult {
+    return hashKv(this.store, revision);
+  }
+
+  /** etcd's Hash: a hash of everything the key space and the lease table hold. */
+  hash(): number {
+    return hashAll(this.store, this.leases());
   }
 
   /**

@@ -26,8 +26,9 @@ export interface RangeRequest {
   key: Buffer;
   /** Empty: just `key`. `\0`: every key >= key. Otherwise the half-open range [key, rangeEnd). */
   rangeEnd: Buffer;
+  /** <= 0: no limit. */
   limit: number;
-  /** 0: the current revision. */
+  /** <= 0: the current revision. */
   revision: number;
   sortOrder: SortOrder;
   sortTarget: SortTarget;
@@ -192,7 +193,9 @@ export type CoordErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'INTERNAL'
   | 'CANCELLED'
-  | 'UNIMPLEMENTED';
+  | 'UNIMPLEMENTED'
+  /** What etcd's lock and election services answer for any error of their inner client. */
+  | 'UNKNOWN';
 
 export class CoordError extends Error {
   constructor(

@@ -114,9 +114,15 @@ describe('membership changes with etcdctl', () => {
     const s = await eventually(() => n5.status(), (v) => v.isLearner && v.leader !== '0');
     expect(s.raftAppliedIndex).toBeGreaterThan(0);
     expect((await etcdctl(n1.endpoint, ['member', 'list'])).stdout).toMatch(new RegExp(`${id}, started, n5, .*, true`));
-    // A learner serves reads (through ReadIndex on the leader).
+    // A learner serves serializable reads (and Status); etcd 3.4 refuses it every other call.
     await etcd(n1).put('m/learner').value('l');
-    expect(await eventually(() => etcd(n5).get('m/learner').string(), (v) => v === 'l')).toBe('l');
+    expect(await eventually(() => etcd(n5).get('m/learner').serializable(true).string(), (v) => v === 'l')).toBe('l');
+    const refused = 'etcdserver: rpc not supported for learner';
+    const put = await etcdctl(n5.endpoint, ['put', 'm/learner', 'x']);
+    expect([put.code, put.stderr]).toEqual([1, expect.stringContaining(refused)]);
+    // etcdctl retries a refused read until its command timeout; the refusal shows in its log.
+    const get = await etcdctl(n5.endpoint, ['get', 'm/learner', '--command-timeout=1s']);
+    expect([get.code, get.stderr]).toEqual([1, expect.stringContaining(refused)]);
 
     const promote = await eventually(() => etcdctl(n1.endpoint, ['member', 'promote', id]), (r) => r.code === 0);
     expect(promote.stdout).toContain('promoted');

@@ -40,15 +40,17 @@ describe('malformed messages', () => {
     );
   });
 
-  it('rejects int64 values beyond 2^53, negative ids and revisions, unknown enum values', async () => {
+  it('rejects int64 values beyond 2^53 and unknown enum values; takes negative values as etcd does', async () => {
     const huge = encode('etcdserverpb.RangeRequest', { key: Buffer.from('k'), revision: '9007199254740993' });
     await expect(raw('/etcdserverpb.KV/Range', huge)).rejects.toMatchObject(status('INVALID_ARGUMENT', /revision: beyond 2\^53/));
-    const negative = encode('etcdserverpb.RangeRequest', { key: Buffer.from('k'), limit: -1 });
-    await expect(raw('/etcdserverpb.KV/Range', negative)).rejects.toMatchObject(status('INVALID_ARGUMENT', /limit -1: must not be negative/));
+    // etcd: a negative limit is no limit, a negative revision the current one.
+    const negative = encode('etcdserverpb.RangeRequest', { key: Buffer.from('k'), limit: -1, revision: -3 });
+    await expect(raw('/etcdserverpb.KV/Range', negative)).resolves.toBeInstanceOf(Buffer);
     const sort = encode('etcdserverpb.RangeRequest', { key: Buffer.from('k'), sortOrder: 7 });
     await expect(raw('/etcdserverpb.KV/Range', sort)).rejects.toMatchObject(status('INVALID_ARGUMENT', 'etcdserver: invalid sort option'));
+    // Lease ids are int64 in etcd: a negative one is merely unknown here.
     const leaseId = encode('etcdserverpb.LeaseRevokeRequest', { ID: '-5' });
-    await expect(raw('/etcdserverpb.Lease/LeaseRevoke', leaseId)).rejects.toMatchObject(status('INVALID_ARGUMENT', /lease ID -5/));
+    await expect(raw('/etcdserverpb.Lease/LeaseRevoke', leaseId)).rejects.toMatchObject(status('NOT_FOUND', 'etcdserver: requested lease not found'));
     const compare = encode('etcdserverpb.TxnRequest', { compare: [{ key: Buffer.from('k'), result: 9 }] });
     await expect(raw('/etcdserverpb.KV/Txn', compare)).rejects.toMatchObject(status('INVALID_ARGUMENT', /invalid compare result 9/));
   });
@@ -76,6 +78,16 @@ describe("etcd's request checks", () => {
     await expect(call(kv, 'Put', { key: Buffer.from('big'), value: huge })).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
     const bigKey = Buffer.alloc(1.6 * 1024 * 1024, 0x61);
     await expect(call(kv, 'Range', { key: bigKey })).rejects.toMatchObject(status('INVALID_ARGUMENT', 'etcdserver: request is too large'));
+  });
+
+  it('leases as etcd grants them: a negative TTL raised to the minimum, a negative id kept', async () => {
+    const g = await call<{ ID: string; TTL: string }>(lease, 'LeaseGrant', { ID: '-7', TTL: '-5' });
+    expect([g.ID, g.TTL]).toEqual(['-7', '2']);
+    await call(kv, 'Put', { key: Buffer.from('neg-lease'), value: Buffer.from('v'), lease: '-7' });
+    const ttl = await call<{ ID: string; keys: Buffer[] }>(lease, 'LeaseTimeToLive', { ID: '-7', keys: true });
+    expect([ttl.ID, ttl.keys.map(String)]).toEqual(['-7', ['neg-lease']]);
+    await call(lease, 'LeaseRevoke', { ID: '-7' });
+    expect((await call<{ count: string }>(kv, 'Range', { key: Buffer.from('neg-lease') })).count).toBe('0');
   });
 
   it('transactions: too many operations, duplicate keys', async () => {

@@ -29,6 +29,8 @@ const DUP = 'etcdserver: duplicate key given in txn request';
 class Model {
   rev = 1;
   compactRev = 0;
+  /** etcd's compactMainRev: -1 until the first compaction, so compacting at 0 succeeds once. */
+  compactMain = -1;
   states: State[] = [new Map(), new Map()]; // states[r] = key space after revision r
   leases = new Map<number, Set<string>>();
 
@@ -241,9 +243,10 @@ function modelApply(model: Model, c: Cmd): Outcome {
     }
     case 'compact': {
       const r = model.rev - c.back;
-      if (r <= model.compactRev) return { error: 'etcdserver: mvcc: required revision has been compacted' };
+      if (r <= model.compactMain) return { error: 'etcdserver: mvcc: required revision has been compacted' };
       if (r > model.rev) return { error: 'etcdserver: mvcc: required revision is a future revision' };
       model.compactRev = r;
+      model.compactMain = r;
       return { ok: model.rev };
     }
     case 'grant': {
@@ -351,6 +354,7 @@ function cloneModel(m: Model): Model {
   const c = new Model();
   c.rev = m.rev;
   c.compactRev = m.compactRev;
+  c.compactMain = m.compactMain;
   c.states = m.states.map((st) => new Map([...st].map(([k, v]) => [k, { ...v }])));
   c.leases = new Map([...m.leases].map(([id, keys]) => [id, new Set(keys)]));
   return c;

@@ -105,6 +105,21 @@ describe('txn execution', () => {
     expect([x.createRevision, x.modRevision, x.version]).toEqual([3, 3, 1]);
   });
 
+  it("answers each op with its view's revision right after it ran, as etcd does", () => {
+    const { log } = fresh();
+    log.apply(put('a', '1')); // 2
+    const r = txnRes(log.apply(txn({ success: [opRange('a'), opDel('none'), opPut('b', '2'), opDel('none2'), opRange('a', { revision: 1 })] })));
+    expect(r.revision).toBe(3);
+    const revisions = r.responses.map((op) => {
+      if (op.response === 'responseRange') return op.responseRange.revision;
+      if (op.response === 'responsePut') return op.responsePut.revision;
+      if (op.response === 'responseDeleteRange') return op.responseDeleteRange.revision;
+      return op.responseTxn.revision;
+    });
+    // Before the first write: the old revision; from the write on: the txn's.
+    expect(revisions).toEqual([2, 2, 3, 3, 3]);
+  });
+
   it('does not bump the revision for a read-only txn or a txn that changes nothing', () => {
     const { sm, log } = fresh();
     log.apply(put('a', '1'));
@@ -137,7 +152,9 @@ describe('txn execution', () => {
     const nested2 = r.responses[2]!;
     if (nested.response !== 'responseTxn' || nested2.response !== 'responseTxn') throw new Error('expected nested txns');
     expect(nested.responseTxn.succeeded).toBe(true);
-    expect(nested.responseTxn.revision).toBe(3);
+    // etcd fills only the outermost txn's revision; a nested txn's stays 0.
+    expect(nested.responseTxn.revision).toBe(0);
+    expect(r.revision).toBe(3);
     expect(nested2.responseTxn.succeeded).toBe(false);
     const inner = nested2.responseTxn.responses[0]!;
     if (inner.response !== 'responseRange') throw new Error('expected range');

@@ -4,4 +4,5 @@ export { type KeySpan, type KeyString, keyBuffer, keyString, spanContains, spanO
 export { checkRangeRequest, effectiveSortOrder, executeRange } from './range.js';
 export { checkDeleteRequest, checkPutRequest, checkTxn, MAX_TXN_OPS } from './validate.js';
 export { applyCompare } from './compare.js';
-export { type Applied, deleteKeys, deleteRange, type LeaseHooks, put, range, txn } from './kv.js';
+export { type Applied, deleteKeys, deleteRange, isReadOnlyTxn, type LeaseHooks, put, range, txn } from './kv.js';
+export { hashAll, hashKv, type HashKvResult } from './hash.js';

@@ -89,8 +89,15 @@ export function txn(store: MvccStore, leases: LeaseHooks, req: TxnRequest, maxTx
   const batch = store.beginWrite();
   const res = executeTxn(batch, store, leases, req, path);
   const record = batch.commit();
-  setRevisions(res, store.currentRevision);
+  res.revision = store.currentRevision;
   return { res, record };
+}
+
+/** True when no operation on either branch, nested ones included, writes. */
+export function isReadOnlyTxn(req: TxnRequest): boolean {
+  const readOnly = (op: RequestOp): boolean =>
+    op.request === 'requestRange' || (op.request === 'requestTxn' && isReadOnlyTxn(op.requestTxn));
+  return req.success.every(readOnly) && req.failure.every(readOnly);
 }
 
 interface TxnPath {
@@ -130,14 +137,14 @@ function executeTxn(
       case 'requestRange':
         responses.push({
           response: 'responseRange',
-          responseRange: executeRange(store, op.requestRange, batch.viewRevision, 0),
+          responseRange: executeRange(store, op.requestRange, batch.viewRevision, batch.viewRevision),
         });
         break;
       case 'requestPut': {
         const prevKv = writePut(batch, leases, op.requestPut);
         responses.push({
           response: 'responsePut',
-          responsePut: { revision: 0, prevKv: op.requestPut.prevKv ? prevKv : null },
+          responsePut: { revision: batch.viewRevision, prevKv: op.requestPut.prevKv ? prevKv : null },
         });
         break;
       }
@@ -146,7 +153,7 @@ function executeTxn(
         responses.push({
           response: 'responseDeleteRange',
           responseDeleteRange: {
-            revision: 0,
+            revision: batch.viewRevision,
             deleted: deleted.length,
             prevKvs: op.requestDeleteRange.prevKv ? deleted : [],
           },
@@ -161,28 +168,10 @@ function executeTxn(
         break;
     }
   }
+  // As etcd: each op answers with the revision its view had right after it ran (a read before
+  // the txn's first write sees the old revision); a nested txn's own revision stays 0, and only
+  // the outermost one gets the txn's resulting revision.
   return { revision: 0, succeeded: path.succeeded, responses };
-}
-
-/** Every response in a txn carries the txn's resulting revision. */
-function setRevisions(res: TxnResponse, revision: number): void {
-  res.revision = revision;
-  for (const r of res.responses) {
-    switch (r.response) {
-      case 'responseRange':
-        r.responseRange.revision = revision;
-        break;
-      case 'responsePut':
-        r.responsePut.revision = revision;
-        break;
-      case 'responseDeleteRange':
-        r.responseDeleteRange.revision = revision;
-        break;
-      case 'responseTxn':
-        setRevisions(r.responseTxn, revision);
-        break;
-    }
-  }
 }
 
 function checkPutPreconditions(store: MvccStore, leases: LeaseHooks, req: PutRequest): void {

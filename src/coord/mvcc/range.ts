@@ -31,7 +31,7 @@ export function executeRange(
   const atRev = req.revision > 0 ? req.revision : viewRevision;
   const limit = req.limit > 0 ? req.limit : 0;
   const filtered =
-    req.minModRevision > 0 || req.maxModRevision > 0 || req.minCreateRevision > 0 || req.maxCreateRevision > 0;
+    req.minModRevision !== 0 || req.maxModRevision !== 0 || req.minCreateRevision !== 0 || req.maxCreateRevision !== 0;
   const sortOrder = effectiveSortOrder(req.sortOrder ?? 'NONE', req.sortTarget ?? 'KEY');
   // Like etcd: sorting or filtering needs every key; otherwise one past the limit tells `more`.
   const keep = req.countOnly ? 0 : limit > 0 && !filtered && sortOrder === 'NONE' ? limit + 1 : Infinity;
@@ -65,10 +65,11 @@ export function effectiveSortOrder(order: SortOrder, target: SortTarget): SortOr
 }
 
 function passesRevisionFilters(req: RangeRequest, kv: KeyValue): boolean {
-  if (req.maxModRevision > 0 && kv.modRevision > req.maxModRevision) return false;
-  if (req.minModRevision > 0 && kv.modRevision < req.minModRevision) return false;
-  if (req.maxCreateRevision > 0 && kv.createRevision > req.maxCreateRevision) return false;
-  if (req.minCreateRevision > 0 && kv.createRevision < req.minCreateRevision) return false;
+  // As etcd: a bound of 0 is unset; any other, negative ones included, applies.
+  if (req.maxModRevision !== 0 && kv.modRevision > req.maxModRevision) return false;
+  if (req.minModRevision !== 0 && kv.modRevision < req.minModRevision) return false;
+  if (req.maxCreateRevision !== 0 && kv.createRevision > req.maxCreateRevision) return false;
+  if (req.minCreateRevision !== 0 && kv.createRevision < req.minCreateRevision) return false;
   return true;
 }
 

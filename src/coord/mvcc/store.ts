@@ -17,6 +17,8 @@ export class MvccStore {
   private readonly index = new BTree<KeyString, KeyHistory>();
   private rev = 1;
   private compactRev = 0;
+  /** etcd's compactMainRev: the last compaction's revision, -1 before any (so compacting at 0 is accepted once). */
+  private compactMain = -1;
   /** Every revision from max(2, compactRev) to rev, contiguous: each revision has >= 1 event. */
   private readonly log: RevisionRecord[] = [];
   private openBatch: WriteBatch | null = null;
@@ -29,6 +31,11 @@ export class MvccStore {
   /** Reads below this revision fail as compacted; 0 before the first compaction. */
   get compactRevision(): number {
     return this.compactRev;
+  }
+
+  /** The revision of the last compaction, -1 before any (etcd's compactMainRev, as HashKV reports it). */
+  get compactedAt(): number {
+    return this.compactMain;
   }
 
   /** Number of keys in the index, including deleted keys whose history is not yet compacted. */
@@ -84,7 +91,7 @@ export class MvccStore {
   }
 
   compact(revision: number): void {
-    if (revision <= this.compactRev) throw ErrCompacted();
+    if (revision <= this.compactMain) throw ErrCompacted();
     if (revision > this.rev) throw ErrFutureRev();
     invariant(this.openBatch === null, 'no compaction inside a write batch');
     // Since the last compaction every key has at most one version at or below it, so only keys
@@ -102,6 +109,7 @@ export class MvccStore {
     const drop = Math.max(0, revision - first);
     if (drop > 0) this.log.splice(0, drop);
     this.compactRev = revision;
+    this.compactMain = revision;
   }
 
   /** Internal to the write path. */
@@ -163,12 +171,15 @@ export class MvccStore {
   static fromParts(parts: {
     revision: number;
     compactRevision: number;
+    /** -1 when the store was never compacted. */
+    compactedAt: number;
     histories: KeyHistory[];
     log: RevisionRecord[];
   }): MvccStore {
     const store = new MvccStore();
     store.rev = parts.revision;
     store.compactRev = parts.compactRevision;
+    store.compactMain = parts.compactedAt;
     for (const h of parts.histories) store.index.set(h.key.toString('latin1'), h);
     store.log.push(...parts.log);
     store.assertLogShape();
@@ -176,6 +187,7 @@ export class MvccStore {
   }
 
   private assertLogShape(): void {
+    invariant(this.compactMain === this.compactRev || (this.compactMain === -1 && this.compactRev === 0), 'compaction marks agree');
     const first = this.log[0];
     if (first === undefined) {
       invariant(this.rev === 1, 'the log is empty only before the first write');

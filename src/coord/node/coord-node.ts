@@ -16,12 +16,14 @@ import type { PeerAddress } from '../../raft/transport/index.js';
 import {
   CoordError,
   etcdErrors,
+  isReadOnlyTxn,
   newLeaseId,
   type WatchRequest,
   type WatchSink,
   type Command,
   type CommandResult,
   type CoordStateMachine,
+  type HashKvResult,
   type LeaseTimeToLiveResponse,
   type RangeRequest,
   type RangeResponse,
@@ -29,13 +31,16 @@ import {
 import type { CommandLog, MemberRecord, Membership } from './command-log.js';
 import { clusterIdOf, deriveIdentity, loadIdentity, memberIdOf, saveIdentity, type MemberIdentity } from './member.js';
 import { ErrRemoved, RaftCommandLog } from './raft-log.js';
-import { isReadOnlyTxn, readTxn } from './read-txn.js';
 import { Replica } from './replica.js';
 import { ErrStopped, SingleNodeLog, type OpenReport } from './single-node-log.js';
 
 export type { OpenReport };
 
-export const COORD_VERSION = '3.4.23-shoal';
+/**
+ * The etcd version Shoal answers as (Maintenance.Status): exactly etcd's, since clients compare it
+ * as a semver and a pre-release suffix would sort below 3.4.23. Shoal's own identity is logged.
+ */
+export const COORD_VERSION = '3.4.23';
 
 /** Calls a leader's client API on a follower's behalf (implemented over gRPC by the server). */
 export interface LeaderClient {
@@ -254,8 +259,10 @@ export class CoordNode {
     const refused = this.refusal();
     if (refused !== null) return Promise.reject(refused);
     if (cmd.type === 'txn' && isReadOnlyTxn(cmd.req)) {
+      // A txn that only reads needs no log entry: once the read barrier passed, it is evaluated
+      // against the applied key space (as etcd serves a read-only txn like a Range).
       const req = cmd.req;
-      return Promise.resolve(this.afterBarrier((): CommandResult => ({ type: 'txn', res: readTxn(this.replica.sm, req) })));
+      return Promise.resolve(this.afterBarrier((): CommandResult => ({ type: 'txn', res: this.replica.sm.readTxn(req) })));
     }
     return this.log.propose(cmd);
   }
@@ -317,6 +324,18 @@ export class CoordNode {
   /** The advertised client URLs (known once the server has bound its ports), published to the cluster. */
   setClientUrls(urls: string[]): void {
     this.log.membership.publish(this.identity.name, urls);
+  }
+
+  hashKv(revision: number): HashKvResult {
+    return this.replica.sm.hashKv(revision);
+  }
+
+  hash(): number {
+    return this.replica.sm.hash();
+  }
+
+  get isLearner(): boolean {
+    return this.log.isLearner;
   }
 
   members(): MemberRecord[] {

@@ -101,17 +101,19 @@ export function rangeFromWire(m: WireMsg): RangeRequest {
   return {
     key,
     rangeEnd: bytes(m.rangeEnd),
-    limit: nonNegative(m.limit, 'limit'),
-    revision: nonNegative(m.revision, 'revision'),
+    // etcd takes these as they come: a limit <= 0 is no limit, a revision <= 0 the current one,
+    // and a negative filter bound is compared like any other (a negative max keeps nothing).
+    limit: int64(m.limit, 'limit'),
+    revision: int64(m.revision, 'revision'),
     sortOrder,
     sortTarget,
     serializable: m.serializable === true,
     keysOnly: m.keysOnly === true,
     countOnly: m.countOnly === true,
-    minModRevision: nonNegative(m.minModRevision, 'min_mod_revision'),
-    maxModRevision: nonNegative(m.maxModRevision, 'max_mod_revision'),
-    minCreateRevision: nonNegative(m.minCreateRevision, 'min_create_revision'),
-    maxCreateRevision: nonNegative(m.maxCreateRevision, 'max_create_revision'),
+    minModRevision: int64(m.minModRevision, 'min_mod_revision'),
+    maxModRevision: int64(m.maxModRevision, 'max_mod_revision'),
+    minCreateRevision: int64(m.minCreateRevision, 'min_create_revision'),
+    maxCreateRevision: int64(m.maxCreateRevision, 'max_create_revision'),
   };
 }
 
@@ -119,7 +121,8 @@ export function putFromWire(m: WireMsg): PutRequest {
   const key = bytes(m.key);
   if (key.length === 0) throw ErrEmptyKey();
   const value = bytes(m.value);
-  const lease = nonNegative(m.lease, 'lease');
+  // Lease ids are int64 in etcd; a negative one is as valid as any other.
+  const lease = int64(m.lease, 'lease');
   const ignoreValue = m.ignoreValue === true;
   const ignoreLease = m.ignoreLease === true;
   if (ignoreValue && value.length > 0) throw ErrValueProvided();
@@ -232,16 +235,18 @@ function inRange(key: Buffer, start: Buffer, end: Buffer): boolean {
   return Buffer.compare(key, end) < 0;
 }
 
+/** etcd answers a negative revision with "compacted" (it is below any compaction mark). */
 export function compactionFromWire(m: WireMsg): CompactionRequest {
-  return { revision: nonNegative(m.revision, 'revision'), physical: m.physical === true };
+  return { revision: int64(m.revision, 'revision'), physical: m.physical === true };
 }
 
+/** etcd grants any non-zero id, negative ones too, and raises a TTL below the minimum (even a negative one). */
 export function leaseGrantFromWire(m: WireMsg): LeaseGrantRequest {
-  return { id: nonNegative(m.ID, 'lease ID'), ttl: nonNegative(m.TTL, 'TTL') };
+  return { id: int64(m.ID, 'lease ID'), ttl: int64(m.TTL, 'TTL') };
 }
 
 export function leaseRevokeFromWire(m: WireMsg): LeaseRevokeRequest {
-  return { id: nonNegative(m.ID, 'lease ID') };
+  return { id: int64(m.ID, 'lease ID') };
 }
 
 // ------------------------------------------------------------------ to the wire (the log)

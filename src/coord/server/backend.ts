@@ -1,5 +1,5 @@
 // What the gRPC layer needs from a coordinator node (CoordNode, single-node or on Raft).
-import type { WatchRequest, WatchSink } from '../index.js';
+import type { HashKvResult, WatchRequest, WatchSink } from '../index.js';
 import type { Membership } from '../node/index.js';
 import type {
   CoordError,
@@ -64,6 +64,12 @@ export interface CoordBackend {
   /** Ends a watch; its sink gets `canceled`. */
   cancelWatch(hubId: number): void;
   isWatchSynced(hubId: number): boolean;
+  /** etcd's HashKV on this member's applied key space (no read barrier, as etcd). */
+  hashKv(revision: number): HashKvResult;
+  /** etcd's Hash on this member's applied key space. */
+  hash(): number;
+  /** True while this member is a learner: etcd refuses it most client calls. */
+  readonly isLearner: boolean;
   members(): MemberInfo[];
   /** Membership changes (etcd's Cluster service). */
   readonly membership: Membership;

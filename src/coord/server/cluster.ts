@@ -43,20 +43,22 @@ function wireMember(m: MemberInfo): object {
 export function clusterService(node: CoordBackend, log: Logger): [ServiceDef, grpc.UntypedServiceImplementation] {
   const def = serviceDefinition('etcdserverpb.Cluster', {
     MemberAdd: (m): AddRequest => ({ peerUrls: peerUrls(m), isLearner: m.isLearner === true }),
-    MemberRemove: (m) => uint64(m.ID, 'member ID'),
-    MemberPromote: (m) => uint64(m.ID, 'member ID'),
+    // Objects, not bare ids: grpc-js takes a falsy request (id 0) for a missing one.
+    MemberRemove: (m) => ({ id: uint64(m.ID, 'member ID') }),
+    MemberPromote: (m) => ({ id: uint64(m.ID, 'member ID') }),
     MemberUpdate: (m): UpdateRequest => ({ id: uint64(m.ID, 'member ID'), peerUrls: peerUrls(m) }),
   });
-  const list = (members: MemberInfo[]) => ({ header: node.header(node.revision), members: members.map(wireMember) });
+  // etcd's cluster service answers from membership, not the key space: its headers carry no revision.
+  const list = (members: MemberInfo[]) => ({ header: node.header(0), members: members.map(wireMember) });
   const impl: grpc.UntypedServiceImplementation = {
     MemberList: unary(node, log, () => list(node.members())),
     MemberAdd: unary(node, log, async (req: AddRequest) => {
       const { member, members } = await node.membership.add(req.peerUrls, req.isLearner);
       return { ...list(members), member: wireMember(member) };
     }),
-    MemberRemove: unary(node, log, async (id: number) => list(await node.membership.remove(id))),
+    MemberRemove: unary(node, log, async ({ id }: { id: number }) => list(await node.membership.remove(id))),
     MemberUpdate: unary(node, log, async (req: UpdateRequest) => list(await node.membership.updatePeerUrls(req.id, req.peerUrls))),
-    MemberPromote: unary(node, log, async (id: number) => list(await node.membership.promote(id))),
+    MemberPromote: unary(node, log, async ({ id }: { id: number }) => list(await node.membership.promote(id))),
   };
   return [def, impl];
 }

@@ -3,12 +3,13 @@
 // the leader key's puts and moves on to the next leader when it is deleted.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { bytes, nonNegative, type WireMsg } from '../node/index.js';
+import { bytes, int64, type WireMsg } from '../node/index.js';
 import { CoordError } from '../types.js';
 import type { WatchMessage } from '../index.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
 import {
+  asClientError,
   callSignal,
   ErrSessionExpired,
   firstCreated,
@@ -18,17 +19,19 @@ import {
   rangeOf,
   sessionLease,
   txn,
+  viaClient,
   waitDeletes,
 } from './recipes.js';
 import { toStatus } from './status.js';
 import { failStream, type OpenStreams, type Writable } from './stream.js';
-import { unary } from './unary.js';
+import { refusalFor, streamRefusal, unary } from './unary.js';
 
 const EMPTY = Buffer.alloc(0);
 
-export const ErrNotLeader = (): CoordError => new CoordError('FAILED_PRECONDITION', 'election: not leader');
-export const ErrNoLeader = (): CoordError => new CoordError('NOT_FOUND', 'election: no leader');
-const ErrMissingLeaderKey = (): CoordError => new CoordError('INVALID_ARGUMENT', '"leader" field must be provided');
+// concurrency's errors; the service answers them (like every error of its inner client) as UNKNOWN.
+export const ErrNotLeader = (): CoordError => new CoordError('UNKNOWN', 'election: not leader');
+export const ErrNoLeader = (): CoordError => new CoordError('UNKNOWN', 'election: no leader');
+const ErrMissingLeaderKey = (): CoordError => new CoordError('UNKNOWN', '"leader" field must be provided');
 
 interface LeaderKey {
   name: Buffer;
@@ -37,10 +40,16 @@ interface LeaderKey {
   lease: number;
 }
 
-function leaderKeyFromWire(m: unknown): LeaderKey {
-  if (m === null || m === undefined) throw ErrMissingLeaderKey();
+/** The request's leader key; null when absent, which the handler refuses (as etcd's does). */
+function leaderKeyFromWire(m: unknown): LeaderKey | null {
+  if (m === null || m === undefined) return null;
   const l = m as WireMsg;
-  return { name: bytes(l.name), key: bytes(l.key), rev: nonNegative(l.rev, 'leader rev'), lease: nonNegative(l.lease, 'leader lease') };
+  return { name: bytes(l.name), key: bytes(l.key), rev: int64(l.rev, 'leader rev'), lease: int64(l.lease, 'leader lease') };
+}
+
+function requireLeader(leader: LeaderKey | null): LeaderKey {
+  if (leader === null) throw ErrMissingLeaderKey();
+  return leader;
 }
 
 /** A decoded message field that is present (protobufjs puts absent sub-messages at null). */
@@ -54,7 +63,7 @@ export function electionService(
   streams: OpenStreams,
 ): [ServiceDef, grpc.UntypedServiceImplementation] {
   const def = serviceDefinition('v3electionpb.Election', {
-    Campaign: (m) => ({ name: bytes(m.name), lease: nonNegative(m.lease, 'lease'), value: bytes(m.value) }),
+    Campaign: (m) => ({ name: bytes(m.name), lease: int64(m.lease, 'lease'), value: bytes(m.value) }),
     Proclaim: (m) => ({ leader: leaderKeyFromWire(present(m, 'leader')), value: bytes(m.value) }),
     Resign: (m) => ({ leader: leaderKeyFromWire(present(m, 'leader')) }),
     Leader: (m) => ({ name: bytes(m.name) }),
@@ -81,14 +90,15 @@ export function electionService(
     const put = { key, value: req.value, lease, prevKv: false, ignoreValue: false, ignoreLease: false };
     const res = await txn(node, [key, 0], [{ request: 'requestPut', requestPut: put }], [{ request: 'requestRange', requestRange: rangeOf(key) }]);
     const leader: LeaderKey = { name: req.name, key, rev: res.revision, lease };
-    let revision = res.revision;
+    // etcd answers with the header of this first txn, however long the wait that follows.
+    const revision = res.revision;
     if (!res.succeeded) {
       const kv = rangeKvs(res, 0)[0];
       leader.rev = kv.createRevision;
-      if (!kv.value.equals(req.value)) revision = await proclaim(leader, req.value);
+      if (!kv.value.equals(req.value)) await proclaim(leader, req.value);
     }
     try {
-      revision = await waitDeletes(node, prefix, leader.rev - 1, signal);
+      await waitDeletes(node, prefix, leader.rev - 1, signal);
       const mine = await node.range(rangeOf(key));
       if (mine.kvs.length === 0 || mine.kvs[0].createRevision !== leader.rev) throw ErrSessionExpired();
     } catch (err) {
@@ -101,6 +111,8 @@ export function electionService(
   const observe = (call: Writable) => {
     const req = call.request as { name: Buffer } | CoordError;
     if (req instanceof CoordError) return failStream(call, req, log);
+    const refused = streamRefusal(node);
+    if (refused !== null) return failStream(call, refused, log);
     const prefix = Buffer.concat([req.name, Buffer.from('/')]);
     let closed = false;
     let hubId = -1;
@@ -115,7 +127,7 @@ export function electionService(
     const next = () =>
       queueMicrotask(() => {
         unwatch();
-        follow().catch((err: unknown) => failStream(call, err, log));
+        follow().catch((err: unknown) => failStream(call, asClientError(err), log));
       });
 
     // Follow one leader: announce it, relay its proclamations, and look for the next one once
@@ -159,29 +171,41 @@ export function electionService(
         return true;
       });
     };
-    follow().catch((err: unknown) => failStream(call, err, log));
+    follow().catch((err: unknown) => failStream(call, asClientError(err), log));
   };
 
   const impl: grpc.UntypedServiceImplementation = {
     Campaign: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const req = call.request as { name: Buffer; lease: number; value: Buffer } | CoordError;
       if (req instanceof CoordError) return callback(toStatus(req, log));
-      const refused = node.refusal();
+      const refused = refusalFor(node);
       if (refused !== null) return callback(toStatus(refused, log));
       campaign(req, callSignal(call)).then(
         (res) => callback(null, res),
-        (err: unknown) => callback(toStatus(err, log)),
+        (err: unknown) => callback(toStatus(asClientError(err), log)),
       );
     },
-    Proclaim: unary(node, log, async (req: { leader: LeaderKey; value: Buffer }) => ({
-      header: node.header(await proclaim(req.leader, req.value)),
-    })),
-    Resign: unary(node, log, async (req: { leader: LeaderKey }) => ({ header: node.header(await resign(req.leader)) })),
-    Leader: unary(node, log, async (req: { name: Buffer }) => {
-      const res = await node.range(firstCreated(Buffer.concat([req.name, Buffer.from('/')])));
-      if (res.kvs.length === 0) throw ErrNoLeader();
-      return { header: node.header(res.revision), kv: res.kvs[0] };
-    }),
+    Proclaim: unary(
+      node,
+      log,
+      viaClient(async (req: { leader: LeaderKey | null; value: Buffer }) => ({
+        header: node.header(await proclaim(requireLeader(req.leader), req.value)),
+      })),
+    ),
+    Resign: unary(
+      node,
+      log,
+      viaClient(async (req: { leader: LeaderKey | null }) => ({ header: node.header(await resign(requireLeader(req.leader))) })),
+    ),
+    Leader: unary(
+      node,
+      log,
+      viaClient(async (req: { name: Buffer }) => {
+        const res = await node.range(firstCreated(Buffer.concat([req.name, Buffer.from('/')])));
+        if (res.kvs.length === 0) throw ErrNoLeader();
+        return { header: node.header(res.revision), kv: res.kvs[0] };
+      }),
+    ),
     Observe: observe,
   };
   return [def, impl];

@@ -31,8 +31,8 @@ export function kvService(node: CoordBackend, log: Logger): [ServiceDef, grpc.Un
     Compact: compactionFromWire,
   });
 
-  const rangeOut = (r: RangeResponse) => ({
-    header: node.header(r.revision),
+  const rangeOut = (r: RangeResponse, header: object = node.header(r.revision)) => ({
+    header,
     kvs: r.kvs,
     more: r.more,
     count: r.count,
@@ -44,26 +44,35 @@ export function kvService(node: CoordBackend, log: Logger): [ServiceDef, grpc.Un
     responses: t.responses.map(opOut),
   });
 
+  // etcd fills cluster, member and term only in the outermost header: the headers inside a
+  // txn carry just the revision (0 for a nested txn's own).
   const opOut = (op: ResponseOp): object => {
     switch (op.response) {
       case 'responseRange':
-        return { responseRange: rangeOut(op.responseRange) };
+        return { responseRange: rangeOut(op.responseRange, { revision: op.responseRange.revision }) };
       case 'responsePut':
-        return { responsePut: { header: node.header(op.responsePut.revision), prevKv: op.responsePut.prevKv } };
+        return { responsePut: { header: { revision: op.responsePut.revision }, prevKv: op.responsePut.prevKv } };
       case 'responseDeleteRange': {
         const d = op.responseDeleteRange;
-        return { responseDeleteRange: { header: node.header(d.revision), deleted: d.deleted, prevKvs: d.prevKvs } };
+        return { responseDeleteRange: { header: { revision: d.revision }, deleted: d.deleted, prevKvs: d.prevKvs } };
       }
-      case 'responseTxn':
-        return { responseTxn: txnOut(op.responseTxn) };
+      case 'responseTxn': {
+        const t = op.responseTxn;
+        return { responseTxn: { header: { revision: t.revision }, succeeded: t.succeeded, responses: t.responses.map(opOut) } };
+      }
     }
   };
 
   const impl: grpc.UntypedServiceImplementation = {
-    Range: unary(node, log, (req: RangeRequest) => {
-      const r = node.range(req);
-      return r instanceof Promise ? r.then(rangeOut) : rangeOut(r);
-    }),
+    Range: unary(
+      node,
+      log,
+      (req: RangeRequest) => {
+        const r = node.range(req);
+        return r instanceof Promise ? r.then((res) => rangeOut(res)) : rangeOut(r);
+      },
+      { learnerServes: (req) => req.serializable },
+    ),
     Put: unary(node, log, async (req: PutRequest) => {
       const out = await node.propose({ type: 'put', req });
       if (out.type !== 'put') throw new Error(`put answered with ${out.type}`);

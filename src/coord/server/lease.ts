@@ -2,13 +2,13 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ErrLeaseTtlTooLarge } from '../errors.js';
-import { leaseGrantFromWire, leaseRevokeFromWire, nonNegative, type WireMsg } from '../node/index.js';
+import { int64, leaseGrantFromWire, leaseRevokeFromWire, type WireMsg } from '../node/index.js';
 import { CoordError, type LeaseGrantRequest, type LeaseRevokeRequest } from '../types.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
 import { isForwarded } from './leader-client.js';
 import { failStream, type Duplex, type OpenStreams } from './stream.js';
-import { unary } from './unary.js';
+import { streamRefusal, unary } from './unary.js';
 
 /** etcd's MaxLeaseTTL: 9,000,000,000 seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000;
@@ -26,11 +26,13 @@ export function leaseService(
   const def = serviceDefinition('etcdserverpb.Lease', {
     LeaseGrant: leaseGrantFromWire,
     LeaseRevoke: leaseRevokeFromWire,
-    LeaseKeepAlive: (m: WireMsg) => nonNegative(m.ID, 'lease ID'),
-    LeaseTimeToLive: (m: WireMsg): TimeToLiveRequest => ({ id: nonNegative(m.ID, 'lease ID'), keys: m.keys === true }),
+    LeaseKeepAlive: (m: WireMsg) => int64(m.ID, 'lease ID'),
+    LeaseTimeToLive: (m: WireMsg): TimeToLiveRequest => ({ id: int64(m.ID, 'lease ID'), keys: m.keys === true }),
   });
 
   const keepAlive = (call: Duplex) => {
+    const refused = streamRefusal(node);
+    if (refused !== null) return failStream(call, refused, log);
     streams.add(call, () => {});
     const forwarded = isForwarded(call.metadata);
     // Answers go out in request order even when some are forwarded to the leader.
@@ -45,6 +47,10 @@ export function leaseService(
       } catch (err) {
         return failStream(call, err, log);
       }
+      // A forwarded renewal can fail (leadership moved) before the answers queued ahead of it
+      // are written; its rejection is handled in order below, so mark it handled now — an
+      // unhandled rejection would end the process.
+      if (ttl instanceof Promise) ttl.catch(() => undefined);
       last = last.then(async () => {
         try {
           const value = await ttl;

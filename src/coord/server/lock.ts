@@ -3,13 +3,26 @@
 // with an earlier create revision is gone.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { bytes, nonNegative, type WireMsg } from '../node/index.js';
+import { ErrEmptyKey } from '../errors.js';
+import { bytes, int64, type WireMsg } from '../node/index.js';
 import { CoordError } from '../types.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
-import { callSignal, ErrSessionExpired, firstCreated, ownershipKey, rangeKvs, rangeOf, sessionLease, txn, waitDeletes } from './recipes.js';
+import {
+  asClientError,
+  callSignal,
+  ErrSessionExpired,
+  firstCreated,
+  ownershipKey,
+  rangeKvs,
+  rangeOf,
+  sessionLease,
+  txn,
+  viaClient,
+  waitDeletes,
+} from './recipes.js';
 import { toStatus } from './status.js';
-import { unary } from './unary.js';
+import { refusalFor, unary } from './unary.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -20,12 +33,8 @@ interface LockRequest {
 
 export function lockService(node: CoordBackend, log: Logger): [ServiceDef, grpc.UntypedServiceImplementation] {
   const def = serviceDefinition('v3lockpb.Lock', {
-    Lock: (m: WireMsg): LockRequest => ({ name: bytes(m.name), lease: nonNegative(m.lease, 'lease') }),
-    Unlock: (m: WireMsg) => {
-      const key = bytes(m.key);
-      if (key.length === 0) throw new CoordError('INVALID_ARGUMENT', 'etcdserver: key is not provided');
-      return key;
-    },
+    Lock: (m: WireMsg): LockRequest => ({ name: bytes(m.name), lease: int64(m.lease, 'lease') }),
+    Unlock: (m: WireMsg) => bytes(m.key),
   });
 
   const lock = async (req: LockRequest, signal: AbortSignal) => {
@@ -63,18 +72,24 @@ export function lockService(node: CoordBackend, log: Logger): [ServiceDef, grpc.
     Lock: (call: grpc.ServerUnaryCall<LockRequest | CoordError, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const req = call.request;
       if (req instanceof CoordError) return callback(toStatus(req, log));
-      const refused = node.refusal();
+      const refused = refusalFor(node);
       if (refused !== null) return callback(toStatus(refused, log));
       lock(req, callSignal(call)).then(
         (res) => callback(null, res),
-        (err: unknown) => callback(toStatus(err, log)),
+        (err: unknown) => callback(toStatus(asClientError(err), log)),
       );
     },
-    Unlock: unary(node, log, async (key: Buffer) => {
-      const out = await node.propose({ type: 'deleteRange', req: { key, rangeEnd: EMPTY, prevKv: false } });
-      if (out.type !== 'deleteRange') throw new Error(`deleteRange answered with ${out.type}`);
-      return { header: node.header(out.res.revision) };
-    }),
+    Unlock: unary(
+      node,
+      log,
+      viaClient(async (key: Buffer) => {
+        // etcd's Unlock is its client's Delete: an empty key fails there, like any Delete.
+        if (key.length === 0) throw ErrEmptyKey();
+        const out = await node.propose({ type: 'deleteRange', req: { key, rangeEnd: EMPTY, prevKv: false } });
+        if (out.type !== 'deleteRange') throw new Error(`deleteRange answered with ${out.type}`);
+        return { header: node.header(out.res.revision) };
+      }),
+    ),
   };
   return [def, impl];
 }

@@ -134,6 +134,21 @@ export async function waitDeletes(node: CoordBackend, prefix: Buffer, maxCreateR
   }
 }
 
+/**
+ * etcd's lock and election services run an etcd client inside the server and return its errors
+ * as they are; gRPC then answers them as UNKNOWN with the error's text. A cancelled call has no
+ * one left to answer.
+ */
+export function asClientError(err: unknown): unknown {
+  if (err instanceof CoordError && err.code !== 'CANCELLED') return new CoordError('UNKNOWN', err.message);
+  return err;
+}
+
+/** A lock or election handler whose errors reach the caller as etcd's do (asClientError). */
+export function viaClient<Req, Res>(handle: (req: Req) => Promise<Res>): (req: Req) => Promise<Res> {
+  return (req) => handle(req).catch((err: unknown) => Promise.reject(asClientError(err)));
+}
+
 /** An AbortSignal that fires when the client cancels the call or its deadline passes. */
 export function callSignal(call: { on(event: 'cancelled', fn: () => void): unknown }): AbortSignal {
   const ac = new AbortController();

@@ -1,6 +1,10 @@
 // The coordinator's gRPC server: every etcd v3 service on the listed addresses.
+import { lookup } from 'node:dns/promises';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { COORD_VERSION } from '../node/index.js';
+import { acceptWithAuthorityShim } from './authority-shim.js';
 import type { CoordBackend } from './backend.js';
 import { clusterService } from './cluster.js';
 import { MAX_RECEIVE_BYTES } from './codec.js';
@@ -53,23 +57,64 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
   ];
   for (const [def, impl] of services) server.addService(def, impl);
 
+  // Connections are accepted here, not by grpc-js: each goes through the authority shim
+  // (authority-shim.ts) and is then injected into the gRPC server.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const examining = new Set<net.Socket>();
+  const listeners: net.Server[] = [];
+  let closingStarted = false;
+  const onConnection = (socket: net.Socket) => {
+    if (closingStarted) return void socket.destroy();
+    examining.add(socket);
+    socket.once('close', () => examining.delete(socket));
+    acceptWithAuthorityShim(
+      socket,
+      (connection) => {
+        examining.delete(socket);
+        injector.injectConnection(connection);
+      },
+      log,
+    );
+  };
+
   const addresses: ListenAddress[] = [];
   try {
     for (const a of options.listen) {
-      const target = a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-      const port = await new Promise<number>((resolve, reject) =>
-        server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      );
+      // Every address the host name resolves to, on one port; like grpc-js's bindAsync, an
+      // address that cannot be bound (say ::1 without IPv6) is skipped if another one can.
+      const resolved = await lookup(a.host, { all: true });
+      let port = a.port;
+      let bound = 0;
+      let firstError: unknown = null;
+      for (const r of resolved) {
+        const listener = net.createServer(onConnection);
+        try {
+          port = await listen(listener, r.address, port);
+          listeners.push(listener);
+          bound++;
+        } catch (err) {
+          firstError ??= err;
+        }
+      }
+      if (bound === 0) throw firstError;
       addresses.push({ host: a.host, port });
     }
   } catch (err) {
+    for (const l of listeners) l.close();
     server.forceShutdown();
     throw err;
   }
 
+  // Status.version says etcd's version exactly (clients compare it as a semver); this line says
+  // which server actually answers.
+  log.info({ server: 'shoal', etcdVersion: COORD_VERSION, addresses }, 'coord: Shoal coordinator serving the etcd v3 API');
+
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= new Promise<void>((resolve) => {
+      closingStarted = true;
+      for (const l of listeners) l.close();
+      for (const socket of examining) socket.destroy();
       streams.endAll();
       const timer = setTimeout(() => {
         log.warn('coord: in-flight calls did not finish in time; cutting them');
@@ -84,4 +129,14 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
     return closing;
   };
   return { addresses, close };
+}
+
+function listen(listener: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(port, host, () => {
+      listener.removeListener('error', reject);
+      resolve((listener.address() as net.AddressInfo).port);
+    });
+  });
 }

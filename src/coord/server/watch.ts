@@ -11,6 +11,7 @@ import type { WatchFilter, WatchMessage, WatchRequest } from '../index.js';
 import type { CoordBackend } from './backend.js';
 import { MAX_REQUEST_BYTES, serviceDefinition, type ServiceDef } from './codec.js';
 import { failStream, type Duplex, type OpenStreams } from './stream.js';
+import { streamRefusal } from './unary.js';
 
 type WatchOp =
   | { op: 'create'; req: WatchRequest; watchId: number; fragment: boolean }
@@ -74,6 +75,8 @@ export function watchService(
   const def = serviceDefinition('etcdserverpb.Watch', { Watch: watchOpFromWire });
 
   const serve = (call: Duplex) => {
+    const refused = streamRefusal(node);
+    if (refused !== null) return failStream(call, refused, log);
     /** Client watch id -> hub watch id. */
     const hubIds = new Map<number, number>();
     let nextId = 0;

@@ -8,7 +8,10 @@ import { KeyHistory, isTombstone, EMPTY } from '../mvcc/key-history.js';
 import { MvccStore, type RevisionRecord } from '../mvcc/store.js';
 import { Reader, Writer } from './codec.js';
 
-const MAGIC = Buffer.from('SHOALSM1', 'latin1');
+// Version 2 adds the compaction mark (-1: never compacted), so that compacting at revision 0
+// (accepted once, as etcd does) survives a restart. Version 1 snapshots still load.
+const MAGIC = Buffer.from('SHOALSM2', 'latin1');
+const MAGIC_V1 = Buffer.from('SHOALSM1', 'latin1');
 
 export interface SnapshotState {
   appliedIndex: number;
@@ -24,6 +27,7 @@ export function encodeSnapshot(state: SnapshotState): Buffer {
   w.uint(state.minLeaseTtl);
   w.uint(state.store.currentRevision);
   w.uint(state.store.compactRevision);
+  w.int(state.store.compactedAt);
 
   const ids = new Map<KeyValue, number>();
   w.uint(state.store.indexedKeys);
@@ -68,7 +72,9 @@ export function encodeSnapshot(state: SnapshotState): Buffer {
 }
 
 export function decodeSnapshot(buf: Buffer): SnapshotState {
-  if (buf.length < MAGIC.length + 4 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
+  const magic = buf.subarray(0, MAGIC.length);
+  const v1 = magic.equals(MAGIC_V1);
+  if (buf.length < MAGIC.length + 4 || (!v1 && !magic.equals(MAGIC))) {
     throw new Error('coord snapshot: not a Shoal coordinator snapshot');
   }
   const body = buf.subarray(0, buf.length - 4);
@@ -79,6 +85,7 @@ export function decodeSnapshot(buf: Buffer): SnapshotState {
   const minLeaseTtl = r.uint();
   const revision = r.uint();
   const compactRevision = r.uint();
+  const compactedAt = v1 ? (compactRevision > 0 ? compactRevision : -1) : r.int();
 
   const table: KeyValue[] = [];
   const histories: KeyHistory[] = [];
@@ -121,7 +128,7 @@ export function decodeSnapshot(buf: Buffer): SnapshotState {
   for (let n = r.uint(); n > 0; n--) leases.push({ id: r.int(), ttl: r.uint() });
   if (!r.done) throw new Error('coord snapshot: trailing bytes');
 
-  const store = MvccStore.fromParts({ revision, compactRevision, histories, log });
+  const store = MvccStore.fromParts({ revision, compactRevision, compactedAt, histories, log });
   return { appliedIndex, minLeaseTtl, store, leases };
 }
 

@@ -1,17 +1,16 @@
 // Real `shoal coord` processes forming one cluster on 127.0.0.1: free ports, a temp dir each,
 // peer traffic through one LinkProxy per ordered pair (`--peer-dial`), so tests can partition
 // members. Every process is started here and stopped by its PID (SIGKILL/SIGSTOP/SIGCONT too).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import { call, client } from '../coord-server/harness.js';
 import { freePorts, LOOPBACK } from '../support/ports.js';
-import { LinkProxy } from './link-proxy.js';
+import { spawnCoord } from '../support/shoal-coord.js';
+import { LinkProxy, type LinkMode } from '../support/fault-proxy.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 
 export interface StatusView {
@@ -57,43 +56,16 @@ export class Member {
   /** Spawns the member; resolves once it logged that it serves clients. */
   start(extra: string[] = []): Promise<void> {
     if (this.state !== 'stopped') throw new Error(`${this.name} is ${this.state}`);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'coord', ...this.args(), ...extra], {
-      cwd: REPO,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const { child, exited, ready } = spawnCoord([...this.args(), ...extra], this.logs, this.name, READY_TIMEOUT_MS);
     this.child = child;
     this.state = 'running';
     const killOnExit = (): void => void child.kill('SIGKILL');
     process.once('exit', killOnExit);
-    let exitedEarly: ((err: Error) => void) | undefined;
-    this.exited = new Promise<void>((resolve) =>
-      child.once('exit', (code, signal) => {
-        process.removeListener('exit', killOnExit);
-        if (this.child === child) this.state = 'stopped';
-        exitedEarly?.(new Error(`${this.name} exited (${code ?? signal}) before it was ready:\n${this.logs.slice(-20).join('\n')}`));
-        resolve();
-      }),
-    );
-    return new Promise<void>((resolve, reject) => {
-      exitedEarly = reject;
-      const timer = setTimeout(() => reject(new Error(`${this.name} not ready in ${READY_TIMEOUT_MS} ms:\n${this.logs.join('\n')}`)), READY_TIMEOUT_MS);
-      let buffered = '';
-      child.stderr!.setEncoding('utf8');
-      child.stderr!.on('data', (chunk: string) => {
-        buffered += chunk;
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          this.logs.push(line);
-          if (line.includes('ready to serve client requests')) {
-            clearTimeout(timer);
-            exitedEarly = undefined;
-            resolve();
-          }
-        }
-      });
+    this.exited = exited.then(() => {
+      process.removeListener('exit', killOnExit);
+      if (this.child === child) this.state = 'stopped';
     });
+    return ready.then(() => undefined);
   }
 
   /** Sends `signal` by PID and waits for the exit. */
@@ -154,6 +126,10 @@ export class CoordCluster {
   readonly members: Member[] = [];
   /** proxies.get(`${from}>${to}`): the link `from` dials `to` through. */
   private readonly proxies = new Map<string, LinkProxy>();
+  /** The links (`${from}>${to}`) that currently drop; every other link passes. */
+  private readonly dropped = new Set<string>();
+  private readonly modeOf = (from: string | undefined, to: string): LinkMode =>
+    this.dropped.has(`${from}>${to}`) ? { kind: 'drop' } : { kind: 'pass' };
   private readonly root = mkdtempSync(join(tmpdir(), 'shoal-coord-cluster-'));
   readonly token = `t-${process.pid}-${Date.now().toString(36)}`;
   private readonly names: string[] = [];
@@ -187,7 +163,7 @@ export class CoordCluster {
   }
 
   private async link(from: Member, to: Member): Promise<void> {
-    const p = new LinkProxy(to.peerPort);
+    const p = new LinkProxy(to.name, to.peerPort, from.name, this.modeOf);
     await p.start();
     this.proxies.set(`${from.name}>${to.name}`, p);
   }
@@ -226,8 +202,8 @@ export class CoordCluster {
   cutLink(from: Member, to: Member, cut = true): void {
     const p = this.proxies.get(`${from.name}>${to.name}`);
     if (p === undefined) throw new Error(`no link ${from.name}>${to.name}`);
-    if (cut) p.cut();
-    else p.heal();
+    this.setDropped(`${from.name}>${to.name}`, cut);
+    p.enforce();
   }
 
   /** Cuts (or heals) every link to and from `m`. */
@@ -235,10 +211,15 @@ export class CoordCluster {
     for (const [key, p] of this.proxies) {
       const [from, to] = key.split('>');
       if (from === m.name || to === m.name) {
-        if (cut) p.cut();
-        else p.heal();
+        this.setDropped(key, cut);
+        p.enforce();
       }
     }
+  }
+
+  private setDropped(link: string, cut: boolean): void {
+    if (cut) this.dropped.add(link);
+    else this.dropped.delete(link);
   }
 
   /**

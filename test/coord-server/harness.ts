@@ -1,12 +1,13 @@
 // Starts `shoal coord` as a real child process on 127.0.0.1 (port 0: the server reports the
 // port it bound) with a temp data dir, and talks to it with etcdctl and raw gRPC.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { spawnCoord } from '../support/shoal-coord.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const PROTO_DIR = join(REPO, 'proto');
@@ -34,54 +35,33 @@ export function tempDir(prefix = 'shoal-coord-'): string {
 }
 
 /** Starts a member; resolves once it logged that it is ready, with the bound endpoint. */
-export function startCoord(options: { dataDir?: string; args?: string[] } = {}): Promise<CoordProcess> {
+export async function startCoord(options: { dataDir?: string; args?: string[] } = {}): Promise<CoordProcess> {
   const dataDir = options.dataDir ?? join(tempDir(), 'data');
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'coord', '--data-dir', dataDir, '--listen-client-urls', 'http://127.0.0.1:0', ...(options.args ?? [])],
-    { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
   const logs: string[] = [];
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`shoal coord did not become ready in ${READY_TIMEOUT_MS} ms:\n${logs.join('\n')}`));
-    }, READY_TIMEOUT_MS);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        logs.push(line);
-        if (line.includes('ready to serve client requests')) {
-          clearTimeout(timer);
-          const url = (JSON.parse(line) as { clientUrls: string[] }).clientUrls[0];
-          const proc: CoordProcess = {
-            child,
-            pid: child.pid!,
-            endpoint: url.replace('http://', ''),
-            dataDir,
-            logs,
-            exited,
-            stop: (signal = 'SIGTERM') => {
-              if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
-              return exited;
-            },
-          };
-          started.push(proc);
-          resolve(proc);
-        }
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`shoal coord exited (${code}) before it was ready:\n${logs.join('\n')}`));
-    });
-  });
+  const args = ['--data-dir', dataDir, '--listen-client-urls', 'http://127.0.0.1:0', ...(options.args ?? [])];
+  const { child, exited, ready } = spawnCoord(args, logs, 'shoal coord', READY_TIMEOUT_MS);
+  let line: string;
+  try {
+    line = await ready;
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  const url = (JSON.parse(line) as { clientUrls: string[] }).clientUrls[0];
+  const proc: CoordProcess = {
+    child,
+    pid: child.pid!,
+    endpoint: url.replace('http://', ''),
+    dataDir,
+    logs,
+    exited,
+    stop: (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal);
+      return exited;
+    },
+  };
+  started.push(proc);
+  return proc;
 }
 
 /** Stops every member this test file started (by PID) and removes temp dirs. */

@@ -3,17 +3,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { check, kvModel } from '../../src/lincheck/index.js';
+import { seededRng } from '../../src/balance/index.js';
 import { kvHistory, type Step } from './generate.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32, the same sequence the step-count bounds were set with.
+const rng = seededRng;
 
 function steps(n: number, keys: number, seed: number, overlap: number): Step[] {
   const r = rng(seed);

@@ -15,18 +15,10 @@ import {
   type ReadState,
   type Snapshot,
 } from '../../src/raft/index.js';
+import { seededRng } from '../../src/balance/index.js';
 
-/** mulberry32: tiny seeded PRNG returning [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG returning [0, 1): the balancer's mulberry32, the algorithm scenario seeds were recorded with. */
+export const seededRandom: (seed: number) => () => number = seededRng;
 
 export type NodeOptions = Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
 export type NodeFactory = (config: RaftConfig) => RaftNode;

@@ -10,7 +10,7 @@ import {
 } from '../../src/recipes/index.js';
 import { freePort } from '../support/ports.js';
 import { SERVERS, uniqueName, useServer, within } from '../contract/harness.js';
-import { FaultProxy } from './fault-proxy.js';
+import { LinkProxy } from '../support/fault-proxy.js';
 
 const key = Buffer.from('k');
 
@@ -46,9 +46,9 @@ describe('call classification', () => {
 
 describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
   const fx = useServer(kind);
-  let proxy: FaultProxy;
+  let proxy: LinkProxy;
   beforeAll(async () => {
-    proxy = new FaultProxy(Number(new URL(fx.server.endpoints[0]!).port));
+    proxy = new LinkProxy('coord', Number(new URL(fx.server.endpoints[0]!).port), 'client');
     await proxy.start();
   });
   afterAll(async () => {
@@ -67,7 +67,7 @@ describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
   it('reports a write whose reply was lost as OutcomeUnknownError and does not repeat it', async () => {
     const k = `/shoal/test/${uniqueName('put')}`;
     const retries: RetryInfo[] = [];
-    const client = createCoordClient([proxy.endpoint], { callTimeoutMs: 500, onRetry: (r) => retries.push(r) });
+    const client = createCoordClient([proxy.url], { callTimeoutMs: 500, onRetry: (r) => retries.push(r) });
     try {
       await warmUp(client);
       expect(proxy.loseReplies()).toBe(1);
@@ -76,7 +76,7 @@ describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
       expect((err as OutcomeUnknownError).operation).toBe('KV.put');
       expect(retries).toEqual([]);
     } finally {
-      proxy.resetConnections();
+      proxy.cutAll();
       client.close();
     }
     expect(await versionOf(k)).toBe('1'); // it did land, exactly once
@@ -84,7 +84,7 @@ describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
 
   it("shows the hazard: etcd3's default fault handling applies the same write more than once", async () => {
     const k = `/shoal/test/${uniqueName('default')}`;
-    const client = new Etcd3({ hosts: [proxy.endpoint], defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 500 }) });
+    const client = new Etcd3({ hosts: [proxy.url], defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 500 }) });
     try {
       await warmUp(client);
       expect(proxy.loseReplies()).toBe(1);
@@ -92,7 +92,7 @@ describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
       // reports plain success for a write that was applied twice.
       await client.kv.put({ key: Buffer.from(k), value: Buffer.from('v') });
     } finally {
-      proxy.resetConnections();
+      proxy.cutAll();
       client.close();
     }
     expect(await versionOf(k)).toBe('2');
@@ -102,7 +102,7 @@ describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
     const k = `/shoal/test/${uniqueName('read')}`;
     await fx.client().put(k).value('seen');
     const retries: RetryInfo[] = [];
-    const client = createCoordClient([proxy.endpoint], {
+    const client = createCoordClient([proxy.url], {
       callTimeoutMs: 500,
       onRetry: (r) => retries.push(r),
     });
@@ -114,7 +114,7 @@ describe.each(SERVERS)('createCoordClient fault handling on $name', (kind) => {
       expect(retries).toHaveLength(1);
       expect(retries[0]).toMatchObject({ operation: 'KV.range', attempt: 1, reason: 'idempotent' });
     } finally {
-      proxy.resetConnections();
+      proxy.cutAll();
       client.close();
     }
   });

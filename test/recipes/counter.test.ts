@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Etcd3, ITxnRequest, ITxnResponse } from 'etcd3';
 import { Counter, counterKey, createCoordClient, OutcomeUnknownError } from '../../src/recipes/index.js';
 import { SERVERS, uniqueName, useServer, within } from '../contract/harness.js';
-import { FaultProxy } from './fault-proxy.js';
+import { LinkProxy } from '../support/fault-proxy.js';
 
 type Txn = (req: ITxnRequest) => Promise<ITxnResponse>;
 
@@ -114,9 +114,9 @@ describe.each(SERVERS)('counter recipe on $name', (kind) => {
   });
 
   describe('through a connection that loses replies', () => {
-    let proxy: FaultProxy;
+    let proxy: LinkProxy;
     beforeAll(async () => {
-      proxy = new FaultProxy(Number(new URL(fx.server.endpoints[0]!).port));
+      proxy = new LinkProxy('coord', Number(new URL(fx.server.endpoints[0]!).port), 'client');
       await proxy.start();
     });
     afterAll(async () => {
@@ -127,7 +127,7 @@ describe.each(SERVERS)('counter recipe on $name', (kind) => {
       const name = uniqueName('proxied');
       const counter = new Counter(fx.client(), name);
       await counter.add(10);
-      const client = createCoordClient([proxy.endpoint], { callTimeoutMs: 1000 });
+      const client = createCoordClient([proxy.url], { callTimeoutMs: 1000 });
       try {
         // Arm the fault after the read, so the CAS that follows reaches the server but its reply is lost.
         let armed = true;

@@ -3,7 +3,9 @@
 // A `LinkProxy` listens on a loopback port and forwards every connection to one member's real
 // peer port. Each connection belongs to a link `from → to`; the link's mode decides what happens
 // to it: pass, drop (new connections are closed at once and existing ones are cut: a partition),
-// or delay (every chunk, both ways, is held back for `ms`, order kept).
+// or delay (every chunk, both ways, is held back for `ms`, order kept). A single proxy can also
+// be used alone (no PeerNetwork: every link passes unless `modeOf` says otherwise), and can make
+// its open connections one-way with `loseReplies()` (requests arrive, replies are lost).
 //
 // Two routings, chosen by what the member process can be told:
 //
@@ -42,6 +44,8 @@ interface Conn {
   downstream: net.Socket;
   upstream: net.Socket | undefined;
   delayMs: number;
+  /** Set by loseReplies(): bytes from `to` back to the dialer are dropped, requests still pass. */
+  repliesLost: boolean;
   /** Chunks held back, per direction, in arrival order with the time each may go. */
   held: Map<net.Socket, { at: number; chunk: Buffer }[]>;
 }
@@ -59,7 +63,7 @@ export class LinkProxy {
     private readonly targetPort: number,
     /** Set for per-pair proxies; per-destination proxies sniff it. */
     readonly from: string | undefined,
-    private readonly modeOf: (from: string | undefined, to: string) => LinkMode,
+    private readonly modeOf: (from: string | undefined, to: string) => LinkMode = () => PASS,
     private readonly sniff?: SourceSniffer,
   ) {}
 
@@ -94,7 +98,17 @@ export class LinkProxy {
     return cut;
   }
 
-  /** Cuts every open connection (used when the destination restarts: nothing may outlive it). */
+  /**
+   * From now on, the connections open at this moment deliver requests but lose every reply
+   * ("applied, but the client never heard"). Connections opened later work normally, so a
+   * client that reconnects and retries is served. Returns how many connections were affected.
+   */
+  loseReplies(): number {
+    for (const conn of this.conns) conn.repliesLost = true;
+    return this.conns.size;
+  }
+
+  /** Cuts every open connection; dialers must reconnect (e.g. the destination restarted: nothing may outlive it). */
   cutAll(): void {
     for (const conn of this.conns) this.destroy(conn);
   }
@@ -107,7 +121,7 @@ export class LinkProxy {
   }
 
   private accept(downstream: net.Socket): void {
-    const conn: Conn = { from: this.from, downstream, upstream: undefined, delayMs: 0, held: new Map() };
+    const conn: Conn = { from: this.from, downstream, upstream: undefined, delayMs: 0, repliesLost: false, held: new Map() };
     this.conns.add(conn);
     downstream.on('error', () => this.destroy(conn));
     downstream.on('close', () => this.destroy(conn));
@@ -144,6 +158,7 @@ export class LinkProxy {
   }
 
   private forward(conn: Conn, to: net.Socket, chunk: Buffer): void {
+    if (conn.repliesLost && to === conn.downstream) return;
     let queue = conn.held.get(to);
     if (conn.delayMs <= 0 && (queue === undefined || queue.length === 0)) {
       if (!to.destroyed) to.write(chunk);
@@ -161,7 +176,8 @@ export class LinkProxy {
     if (!head) return;
     setTimeout(() => {
       queue.shift();
-      if (!to.destroyed && this.conns.has(conn)) to.write(head.chunk);
+      const lost = conn.repliesLost && to === conn.downstream;
+      if (!lost && !to.destroyed && this.conns.has(conn)) to.write(head.chunk);
       this.drain(conn, to, queue);
     }, Math.max(0, head.at - performance.now())).unref();
   }

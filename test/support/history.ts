@@ -33,6 +33,7 @@ import {
   type Model,
   type Operation,
 } from '../../src/lincheck/index.js';
+import { seededRng } from '../../src/balance/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Raw etcd v3 gRPC
@@ -291,17 +292,8 @@ export class EtcdKvClient implements KvClient {
   }
 }
 
-/** mulberry32: a small seeded PRNG; every random choice of a run comes from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (the balancer's mulberry32); every random choice of a run comes from its seed. */
+export const prng: (seed: number) => () => number = seededRng;
 
 export interface KvWorkloadOptions {
   endpoints: readonly string[];

@@ -117,11 +117,13 @@ async function checkPerf(endpoints: string[], load: string): Promise<Omit<CheckP
   }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' })); // it exits 1 on FAIL verdicts
   const num = (re: RegExp): number => Number(re.exec(stdout)?.[1] ?? NaN);
   const figures = {
-    writesPerSec: num(/Throughput is (\d+) writes\/s/),
-    slowestSec: num(/Slowest request took ([\d.]+)s/),
-    stddevSec: num(/Stddev is ([\d.]+)s/),
+    // etcdctl words a verdict differently when it fails ("Throughput too low: N writes/s").
+    writesPerSec: num(/Throughput (?:is|too low:) (\d+) writes\/s/),
+    slowestSec: num(/Slowest request took (?:too long: )?([\d.]+)s/),
+    stddevSec: num(/Stddev (?:is|too high:) ([\d.]+)s/),
     pass: /^PASS$/m.test(stdout),
   };
+  if (Number.isNaN(figures.writesPerSec)) console.log(stdout.split(/\r/).pop()?.slice(-2000));
   console.log(`check perf ${load}: ${figures.writesPerSec} writes/s, slowest ${figures.slowestSec}s, stddev ${figures.stddevSec}s, ${figures.pass ? 'PASS' : 'FAIL'}`);
   return figures;
 }

@@ -41,6 +41,26 @@ export interface RangeRequest {
   maxCreateRevision: number;
 }
 
+/** A RangeRequest with every field at its protobuf default, as a decoded request would have. */
+export function rangeRequest(key: Buffer, over: Partial<RangeRequest> = {}): RangeRequest {
+  return {
+    key,
+    rangeEnd: Buffer.alloc(0),
+    limit: 0,
+    revision: 0,
+    sortOrder: 'NONE',
+    sortTarget: 'KEY',
+    serializable: false,
+    keysOnly: false,
+    countOnly: false,
+    minModRevision: 0,
+    maxModRevision: 0,
+    minCreateRevision: 0,
+    maxCreateRevision: 0,
+    ...over,
+  };
+}
+
 export interface RangeResponse {
   /** Store's current revision (etcd's header.revision), not the revision read at. */
   revision: number;

@@ -8,6 +8,7 @@ import {
   type DeleteRangeRequest,
   type PutRequest,
   type RangeRequest,
+  rangeRequest,
   type RequestOp,
   type TxnRequest,
 } from '../../src/coord/index.js';
@@ -18,22 +19,7 @@ export const s = (buf: Buffer): string => buf.toString('latin1');
 
 export function rangeReq(key: string, more: Partial<Omit<RangeRequest, 'key' | 'rangeEnd'>> & { end?: string } = {}): RangeRequest {
   const { end, ...rest } = more;
-  return {
-    key: b(key),
-    rangeEnd: b(end ?? ''),
-    limit: 0,
-    revision: 0,
-    sortOrder: 'NONE',
-    sortTarget: 'KEY',
-    serializable: false,
-    keysOnly: false,
-    countOnly: false,
-    minModRevision: 0,
-    maxModRevision: 0,
-    minCreateRevision: 0,
-    maxCreateRevision: 0,
-    ...rest,
-  };
+  return rangeRequest(b(key), { rangeEnd: b(end ?? ''), ...rest });
 }
 
 export function putReq(key: string, value: string, more: Partial<Omit<PutRequest, 'key' | 'value'>> = {}): PutRequest {

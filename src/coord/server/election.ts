@@ -4,7 +4,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { bytes, int64, type WireMsg } from '../node/index.js';
-import { CoordError } from '../types.js';
+import { CoordError, rangeRequest } from '../types.js';
 import type { WatchMessage } from '../index.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
@@ -16,7 +16,6 @@ import {
   ownershipKey,
   prefixEnd,
   rangeKvs,
-  rangeOf,
   sessionLease,
   txn,
   viaClient,
@@ -88,7 +87,7 @@ export function electionService(
     const prefix = Buffer.concat([req.name, Buffer.from('/')]);
     const key = ownershipKey(prefix, lease);
     const put = { key, value: req.value, lease, prevKv: false, ignoreValue: false, ignoreLease: false };
-    const res = await txn(node, [key, 0], [{ request: 'requestPut', requestPut: put }], [{ request: 'requestRange', requestRange: rangeOf(key) }]);
+    const res = await txn(node, [key, 0], [{ request: 'requestPut', requestPut: put }], [{ request: 'requestRange', requestRange: rangeRequest(key) }]);
     const leader: LeaderKey = { name: req.name, key, rev: res.revision, lease };
     // etcd answers with the header of this first txn, however long the wait that follows.
     const revision = res.revision;
@@ -99,7 +98,7 @@ export function electionService(
     }
     try {
       await waitDeletes(node, prefix, leader.rev - 1, signal);
-      const mine = await node.range(rangeOf(key));
+      const mine = await node.range(rangeRequest(key));
       if (mine.kvs.length === 0 || mine.kvs[0].createRevision !== leader.rev) throw ErrSessionExpired();
     } catch (err) {
       if (!node.stopping) await resign(leader).catch(() => {});

@@ -5,7 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ErrEmptyKey } from '../errors.js';
 import { bytes, int64, type WireMsg } from '../node/index.js';
-import { CoordError } from '../types.js';
+import { CoordError, rangeRequest } from '../types.js';
 import type { CoordBackend } from './backend.js';
 import { serviceDefinition, type ServiceDef } from './codec.js';
 import {
@@ -15,7 +15,6 @@ import {
   firstCreated,
   ownershipKey,
   rangeKvs,
-  rangeOf,
   sessionLease,
   txn,
   viaClient,
@@ -46,7 +45,7 @@ export function lockService(node: CoordBackend, log: Logger): [ServiceDef, grpc.
       node,
       [key, 0],
       [{ request: 'requestPut', requestPut: put }, { request: 'requestRange', requestRange: firstCreated(prefix) }],
-      [{ request: 'requestRange', requestRange: rangeOf(key) }, { request: 'requestRange', requestRange: firstCreated(prefix) }],
+      [{ request: 'requestRange', requestRange: rangeRequest(key) }, { request: 'requestRange', requestRange: firstCreated(prefix) }],
     );
     // Locking twice with one lease is one hold: an existing key keeps its place in line.
     const myRev = res.succeeded ? res.revision : rangeKvs(res, 0)[0].createRevision;
@@ -55,7 +54,7 @@ export function lockService(node: CoordBackend, log: Logger): [ServiceDef, grpc.
     if (owner === undefined || owner.createRevision !== myRev) {
       try {
         revision = await waitDeletes(node, prefix, myRev - 1, signal);
-        const mine = await node.range(rangeOf(key));
+        const mine = await node.range(rangeRequest(key));
         if (mine.kvs.length === 0 || mine.kvs[0].createRevision !== myRev) throw ErrSessionExpired();
       } catch (err) {
         // Give up our place in line so later lockers are not blocked by an abandoned waiter.

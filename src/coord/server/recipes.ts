@@ -1,7 +1,7 @@
 // The building blocks etcd's server-side Lock and Election services share (etcd's
 // clientv3/concurrency, run inside the server): ownership keys under a prefix, ordered by
 // create revision, and waiting for every earlier key to be deleted.
-import { CoordError, type KeyValue, type RangeRequest, type RequestOp, type TxnResponse } from '../types.js';
+import { CoordError, rangeRequest, type KeyValue, type RangeRequest, type RequestOp, type TxnResponse } from '../types.js';
 import { ErrCompacted } from '../errors.js';
 import type { WatchMessage } from '../index.js';
 import type { CoordBackend } from './backend.js';
@@ -43,28 +43,10 @@ export function ownershipKey(prefix: Buffer, lease: number): Buffer {
   return Buffer.concat([prefix, Buffer.from(lease.toString(16))]);
 }
 
-export function rangeOf(key: Buffer, over: Partial<RangeRequest> = {}): RangeRequest {
-  return {
-    key,
-    rangeEnd: EMPTY,
-    limit: 0,
-    revision: 0,
-    sortOrder: 'NONE',
-    sortTarget: 'KEY',
-    serializable: false,
-    keysOnly: false,
-    countOnly: false,
-    minModRevision: 0,
-    maxModRevision: 0,
-    minCreateRevision: 0,
-    maxCreateRevision: 0,
-    ...over,
-  };
-}
 
 /** The key under `prefix` with the lowest create revision: the owner / leader. */
 export function firstCreated(prefix: Buffer): RangeRequest {
-  return rangeOf(prefix, { rangeEnd: prefixEnd(prefix), limit: 1, sortOrder: 'ASCEND', sortTarget: 'CREATE' });
+  return rangeRequest(prefix, { rangeEnd: prefixEnd(prefix), limit: 1, sortOrder: 'ASCEND', sortTarget: 'CREATE' });
 }
 
 export async function txn(node: CoordBackend, compareCreate: [Buffer, number], success: RequestOp[], failure: RequestOp[]): Promise<TxnResponse> {
@@ -118,7 +100,7 @@ export function waitDelete(node: CoordBackend, key: Buffer, afterRevision: numbe
  * waitDeletes): each round waits for the newest such key to go. Returns the last read's revision.
  */
 export async function waitDeletes(node: CoordBackend, prefix: Buffer, maxCreateRevision: number, signal: AbortSignal): Promise<number> {
-  const req = rangeOf(prefix, {
+  const req = rangeRequest(prefix, {
     rangeEnd: prefixEnd(prefix),
     limit: 1,
     sortOrder: 'DESCEND',

@@ -1,25 +1,40 @@
-// Free loopback ports for throw-away servers. A port is found by binding port 0 and reading what
-// the kernel chose; all probes of one call stay bound until every port is known, so one call never
-// hands out the same port twice. Another process can still take a port between the probe and the
-// server's own bind: callers that start servers retry with fresh ports when the bind fails.
+// Free loopback ports for throw-away servers.
+//
+// Ports come from below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel
+// picked for us by binding port 0 is also a candidate for the source port of any outgoing
+// connection, so a port probed now and bound later by a child process could be taken meanwhile by
+// some client socket (CI saw exactly that: EADDRINUSE on a member started seconds after its port
+// was chosen). Below that range only explicit binds compete, so each test worker gets its own
+// slice (by VITEST_POOL_ID, or by pid outside vitest) and walks it without reuse; every candidate
+// is still probed by binding it, so a port some other program holds is skipped.
 import net from 'node:net';
 
 export const LOOPBACK = '127.0.0.1';
 
+const RANGE_START = 15_000;
+const RANGE_END = 32_000; // exclusive; below the default ip_local_port_range start of 32768
+const SLICES = 16;
+const SLICE_SIZE = Math.floor((RANGE_END - RANGE_START) / SLICES);
+
+function sliceIndex(): number {
+  const poolId = Number(process.env.VITEST_POOL_ID);
+  if (Number.isInteger(poolId) && poolId >= 1) return (poolId - 1) % SLICES;
+  return process.pid % SLICES;
+}
+
+const sliceStart = RANGE_START + sliceIndex() * SLICE_SIZE;
+// Start at a pid-dependent offset so reruns in quick succession do not hit TIME_WAIT leftovers.
+let cursor = process.pid % SLICE_SIZE;
+
 export async function freePorts(count: number): Promise<number[]> {
   if (!Number.isInteger(count) || count < 1) throw new Error(`freePorts: count must be a positive integer, got ${count}`);
-  const probes: net.Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const probe = net.createServer();
-      probes.push(probe);
-      ports.push(await listenOnZero(probe));
-    }
-    return ports;
-  } finally {
-    await Promise.all(probes.map((p) => new Promise<void>((resolve) => p.close(() => resolve()))));
+  const ports: number[] = [];
+  for (let tried = 0; ports.length < count; tried++) {
+    if (tried >= SLICE_SIZE) throw new Error(`freePorts: no free port in ${sliceStart}-${sliceStart + SLICE_SIZE - 1}`);
+    const port = sliceStart + (cursor++ % SLICE_SIZE);
+    if (await canBind(port)) ports.push(port);
   }
+  return ports;
 }
 
 export async function freePort(): Promise<number> {
@@ -27,17 +42,11 @@ export async function freePort(): Promise<number> {
   return port!;
 }
 
-function listenOnZero(server: net.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        reject(new Error('freePorts: server.address() gave no TCP port'));
-        return;
-      }
-      resolve(address.port);
-    });
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, LOOPBACK, () => probe.close(() => resolve(true)));
   });
 }
 

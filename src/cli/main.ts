@@ -3,6 +3,7 @@
 // itself on the program.
 import { Command } from 'commander';
 import { registerCoord } from './coord.js';
+import { registerScale } from './scale.js';
 import { registerStatus } from './status.js';
 import { registerUp } from './up.js';
 
@@ -13,5 +14,6 @@ const program = new Command('shoal')
 registerCoord(program);
 registerUp(program);
 registerStatus(program);
+registerScale(program);
 
 await program.parseAsync(process.argv);

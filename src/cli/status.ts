@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { probeMember } from '../coord/server/index.js';
+import { instanceStatuses, type InstanceStatus } from './instances.js';
 import { readLayout } from './layout.js';
 
 interface StatusFlags {
@@ -25,13 +26,13 @@ export interface CoordinatorStatus {
 
 export interface ClusterStatus {
   coordinators: CoordinatorStatus[];
-  instances: unknown[];
+  instances: InstanceStatus[];
 }
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('coordinator members, leader and health (instances arrive with the service runtime)')
+    .description('coordinator members, leader and health; service instances and their health')
     .option('--data-dir <path>', 'the data dir of `shoal up`', './.shoal')
     .option('--json', 'print { coordinators: [...], instances: [...] }')
     .action(async (flags: StatusFlags) => {
@@ -49,7 +50,11 @@ export function registerStatus(program: Command): void {
 export async function clusterStatus(dataDir: string): Promise<ClusterStatus> {
   const layout = await readLayout(dataDir);
   if (layout === null) throw new Error(`no Shoal cluster in ${dataDir} (start one with: shoal up --data-dir ${dataDir})`);
-  const probes = await Promise.all(layout.coordinators.map((c) => probeMember(c.clientUrl, 2000)));
+  const [probes, instances] = await Promise.all([
+    Promise.all(layout.coordinators.map((c) => probeMember(c.clientUrl, 2000))),
+    // With no coordinator quorum the registry cannot be read; the coordinators' rows say why.
+    instanceStatuses(layout).catch((): InstanceStatus[] => []),
+  ]);
   return {
     coordinators: layout.coordinators.map((c, i) => {
       const p = probes[i]!;
@@ -65,7 +70,7 @@ export async function clusterStatus(dataDir: string): Promise<ClusterStatus> {
       if (p.error !== undefined) s.error = p.error;
       return s;
     }),
-    instances: [],
+    instances,
   };
 }
 
@@ -74,8 +79,15 @@ function render(s: ClusterStatus): string {
   for (const c of s.coordinators) {
     rows.push([c.name, c.id || '-', c.url, c.leader ? 'yes' : '', c.healthy ? 'yes' : `no${c.error ? ` (${c.error})` : ''}`, String(c.raftTerm), String(c.raftIndex)]);
   }
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
-  const table = rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd()).join('\n');
+  const table = renderTable(rows);
   const leader = s.coordinators.find((c) => c.leader);
-  return `coordinators (${s.coordinators.filter((c) => c.healthy).length}/${s.coordinators.length} healthy, leader: ${leader?.name ?? 'none'})\n${table}\ninstances: none yet (services arrive with the service runtime)\n`;
+  const head = `coordinators (${s.coordinators.filter((c) => c.healthy).length}/${s.coordinators.length} healthy, leader: ${leader?.name ?? 'none'})\n${table}\n`;
+  if (s.instances.length === 0) return `${head}instances: none registered\n`;
+  const irows = [['SERVICE', 'VERSION', 'INSTANCE', 'URL', 'PID', 'HEALTHY'], ...s.instances.map((i) => [i.service, i.version, i.id, i.url, String(i.pid), i.healthy ? 'yes' : 'no'])];
+  return `${head}instances (${s.instances.filter((i) => i.healthy).length}/${s.instances.length} healthy)\n${renderTable(irows)}\n`;
+}
+
+function renderTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd()).join('\n');
 }

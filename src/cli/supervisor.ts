@@ -13,8 +13,8 @@ export interface ChildSpec {
   env?: NodeJS.ProcessEnv;
   /** Output (stdout and stderr) is appended here. */
   logFile: string;
-  /** A line of output that means the child is ready (checked on stderr and stdout). */
-  readyLine?: string;
+  /** Output that means the child is ready (checked on stderr and stdout): a substring, or a pattern (use `m` and `^` to anchor at a line start). */
+  readyLine?: string | RegExp;
 }
 
 export interface SupervisorEvents {
@@ -40,8 +40,12 @@ interface Running {
   backoffMs: number;
   restartTimer: NodeJS.Timeout | null;
   exited: Promise<void>;
-  ready: Promise<void>;
   restarts: number;
+  /** Set once the child is being stopped on purpose: its exit is not a crash to restart. */
+  stopped: boolean;
+  /** Resolves at the first ready line of any spawn (a child may crash and be restarted before it is ready once). */
+  firstReady: Promise<void>;
+  markFirstReady: () => void;
 }
 
 export class Supervisor {
@@ -62,12 +66,15 @@ export class Supervisor {
       backoffMs: this.options.initialBackoffMs ?? 250,
       restartTimer: null,
       exited: Promise.resolve(),
-      ready: Promise.resolve(),
       restarts: 0,
+      stopped: false,
+      firstReady: Promise.resolve(),
+      markFirstReady: () => {},
     };
+    r.firstReady = new Promise<void>((resolve) => (r.markFirstReady = resolve));
     this.children.set(spec.name, r);
     this.spawn(r);
-    return r.ready;
+    return r.firstReady;
   }
 
   pids(): Map<string, number> {
@@ -80,25 +87,58 @@ export class Supervisor {
     return this.children.get(name)?.restarts ?? 0;
   }
 
+  names(): string[] {
+    return [...this.children.keys()];
+  }
+
+  /**
+   * Stops one child for good (scale down): SIGTERM so it drains, SIGKILL after the grace period;
+   * it is not restarted and leaves the supervisor.
+   */
+  async stopChild(name: string): Promise<void> {
+    const r = this.children.get(name);
+    if (r === undefined) throw new Error(`supervisor: no child named ${name}`);
+    this.children.delete(name);
+    if (r.restartTimer !== null) clearTimeout(r.restartTimer);
+    await this.terminate(r);
+  }
+
+  /** Sends a signal to a running child by its PID (e.g. SIGKILL to test failover); it is restarted as after any crash. */
+  signal(name: string, signal: NodeJS.Signals): number {
+    const r = this.children.get(name);
+    const child = r?.child;
+    if (child === null || child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`supervisor: ${name} is not running`);
+    }
+    child.kill(signal);
+    return child.pid;
+  }
+
   /** Stops every child: SIGTERM by PID, SIGKILL after the grace period. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      const grace = this.options.stopGraceMs ?? 10_000;
       await Promise.all(
         [...this.children.values()].map(async (r) => {
           if (r.restartTimer !== null) clearTimeout(r.restartTimer);
-          const child = r.child;
-          if (child !== null && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGTERM');
-            const timer = setTimeout(() => child.kill('SIGKILL'), grace);
-            await r.exited;
-            clearTimeout(timer);
-          }
-          await new Promise<void>((resolve) => r.log.end(resolve));
+          await this.terminate(r);
         }),
       );
     })();
     return this.stopping;
+  }
+
+  private async terminate(r: Running): Promise<void> {
+    const grace = this.options.stopGraceMs ?? 10_000;
+    r.stopped = true;
+    r.markFirstReady(); // nobody should keep waiting for a child that is being stopped
+    const child = r.child;
+    if (child !== null && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), grace);
+      await r.exited;
+      clearTimeout(timer);
+    }
+    await new Promise<void>((resolve) => r.log.end(resolve));
   }
 
   private spawn(r: Running): void {
@@ -106,21 +146,21 @@ export class Supervisor {
     r.startedAt = Date.now();
     const child = spawn(spec.command, spec.args, { cwd: spec.cwd, env: spec.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     r.child = child;
-    let markReady: (() => void) | null = null;
-    r.ready = spec.readyLine === undefined ? Promise.resolve() : new Promise<void>((resolve) => (markReady = resolve));
+    // Each spawn looks for its own ready line (onReady fires per spawn); start() waits for the first.
+    let watching = spec.readyLine !== undefined;
+    if (!watching) r.markFirstReady();
     let pending = '';
     const onData = (chunk: Buffer): void => {
       r.log.write(chunk);
-      if (markReady === null || spec.readyLine === undefined) return;
+      if (!watching || spec.readyLine === undefined) return;
       pending += chunk.toString('utf8');
-      if (pending.includes(spec.readyLine)) {
+      if (typeof spec.readyLine === 'string' ? pending.includes(spec.readyLine) : spec.readyLine.test(pending)) {
         pending = '';
-        const done: () => void = markReady;
-        markReady = null;
+        watching = false;
         this.options.onReady?.(spec.name, child.pid ?? 0);
-        done();
+        r.markFirstReady();
       } else if (pending.length > 64 * 1024) {
-        pending = pending.slice(-spec.readyLine.length);
+        pending = pending.slice(-4096);
       }
     };
     child.stdout?.on('data', onData);
@@ -129,7 +169,7 @@ export class Supervisor {
       child.once('error', (err) => r.log.write(`supervisor: could not start ${spec.name}: ${err.message}\n`));
       child.once('close', (code, signal) => {
         resolve();
-        if (this.stopping !== null) return;
+        if (this.stopping !== null || r.stopped) return;
         // A child that ran long enough crashed for a new reason: start over with a short delay.
         if (Date.now() - r.startedAt >= (this.options.stableAfterMs ?? 10_000)) r.backoffMs = this.options.initialBackoffMs ?? 250;
         const delay = r.backoffMs;
@@ -137,7 +177,7 @@ export class Supervisor {
         this.options.onExit?.(spec.name, code, signal, delay);
         r.restartTimer = setTimeout(() => {
           r.restartTimer = null;
-          if (this.stopping !== null) return;
+          if (this.stopping !== null || r.stopped) return;
           r.restarts++;
           this.spawn(r);
         }, delay);

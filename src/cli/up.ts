@@ -1,6 +1,6 @@
-// `shoal up`: the whole local cluster under one supervisor. Today that is the coordinator
-// cluster (3 members by default, on Raft); the gateway (on --port) and the shop's services join
-// the same supervisor later. A fresh --data-dir is a fresh cluster; an existing one restarts the
+// `shoal up`: the whole local cluster under one supervisor: the coordinator cluster (3 members by
+// default, on Raft), two instances of each shop service, and the gateway on --port. `shoal scale`
+// and `shoal kill` reach this process through its control socket. A fresh --data-dir is a fresh cluster; an existing one restarts the
 // cluster it holds. Ctrl-C (or SIGTERM) stops every child by PID and exits 0.
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -9,6 +9,9 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { probeMember, type MemberProbe } from '../coord/server/index.js';
 import { newLayout, readLayout, writeLayout, type ClusterLayout, type CoordinatorLayout } from './layout.js';
+import { serveControl } from './control.js';
+import { ShopProcesses } from './shop-processes.js';
+import { DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD } from './shop-topology.js';
 import { Supervisor } from './supervisor.js';
 import { FlagError } from './urls.js';
 
@@ -23,7 +26,7 @@ const READY_LINE = 'ready to serve client requests';
 export function registerUp(program: Command): void {
   program
     .command('up')
-    .description('start the local cluster (coordinators on Raft; the gateway and services later) and supervise it')
+    .description('start the local cluster (coordinators on Raft, the shop services, the gateway) and supervise it')
     .option('--port <port>', 'the gateway port; coordinator ports are derived from it (client: port+10+2i, peer: port+11+2i)', '8080')
     .option('--data-dir <path>', 'where all data lives (a fresh directory means a fresh cluster)', './.shoal')
     .option('--coordinators <n>', 'coordinator members: 1, 3 or 5 (a new cluster only)', '3')
@@ -66,11 +69,12 @@ async function runUp(flags: UpFlags): Promise<void> {
       say(`${name} exited (${signal ?? `code ${code}`}); restarting in ${restartInMs} ms (log: ${join(logDir, `${name}.log`)})`),
   });
   let stopping = false;
+  const onStop: (() => Promise<void>)[] = [];
   const stop = (why: string): void => {
     if (stopping) return;
     stopping = true;
     say(`${why}: stopping ${[...supervisor.pids()].map(([n, pid]) => `${n} (pid ${pid})`).join(', ') || 'nothing'}`);
-    void supervisor.stop().then(() => {
+    void Promise.all(onStop.map((f) => f())).then(() => supervisor.stop()).then(() => {
       say('stopped');
       process.exit(0);
     });
@@ -90,8 +94,17 @@ async function runUp(flags: UpFlags): Promise<void> {
     say(`  ${c.name}  ${c.clientUrl}  pid ${supervisor.pids().get(c.name) ?? '-'}${p.id !== '' && p.id === leaderId ? '  (leader)' : ''}`);
   });
   say(leaderId === '' ? 'no leader elected yet (see shoal status)' : `leader: ${layout.coordinators[probes.findIndex((p) => p.id === leaderId)]?.name ?? leaderId}`);
-  say(`SHOAL_COORD=${layout.coordinators.map((c) => c.clientUrl.replace('http://', '')).join(',')}`);
-  say(`gateway port ${port} is reserved for the gateway (not started yet). Ctrl-C stops everything.`);
+  const coordEndpoints = layout.coordinators.map((c) => c.clientUrl.replace('http://', '')).join(',');
+  say(`SHOAL_COORD=${coordEndpoints}`);
+
+  const shop = new ShopProcesses(supervisor, { dataDir, logDir, coordEndpoints, gatewayPort: port }, say);
+  const control = await serveControl(dataDir, (request) => shop.handle(request));
+  onStop.push(() => control.close());
+  await shop.startAll();
+  if (stopping) return;
+  say(`gateway: http://127.0.0.1:${port}  (OpenAPI: http://127.0.0.1:${port}/docs)`);
+  say(`admin account: ${process.env.SHOP_ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL} / ${process.env.SHOP_ADMIN_PASSWORD === undefined ? DEFAULT_ADMIN_PASSWORD : '(from SHOP_ADMIN_PASSWORD)'}`);
+  say('ready. Ctrl-C stops everything.');
 }
 
 /** The `shoal coord` child for one coordinator, started from the same entry point as this process. */

@@ -21,7 +21,7 @@ export interface InstanceRecord {
   readonly events: readonly string[];
   /** Relative capacity for weighted strategies; 1 when absent. */
   readonly weight?: number;
-  /** Free-form tags, e.g. `{ pool: 'backup', zone: 'a', canary: 'true' }`. */
+  /** Free-form tags, e.g. `{ role: 'backup', zone: 'a', canary: 'true' }` (`role=backup` marks the failover pool). */
   readonly metadata: Readonly<Record<string, string>>;
   /** Readiness gate: only ready instances are offered to callers. */
   readonly ready: boolean;

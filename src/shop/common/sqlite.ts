@@ -1,0 +1,164 @@
+// A service's own SQLite database: one file per service under $SHOAL_DATA_DIR, shared by every
+// instance of that service on the machine (several processes; WAL lets readers and one writer
+// proceed together, busy_timeout queues writers).
+//
+// Durability: synchronous=FULL. In WAL mode NORMAL survives a process crash but may lose the last
+// commits on power loss or an OS crash. An acknowledged deposit must not vanish, and the next
+// issue's saga/2PC participants answer "done" to a coordinator on the strength of a local commit
+// (barrier row + debit): forgetting it after the answer breaks money and stock conservation across
+// services. FULL costs one fsync of the WAL per commit, which SQLite already batches per commit.
+//
+// Queries are built with kysely (SqliteDialect over the same better-sqlite3 handle). Plain reads
+// and single-statement writes go through kysely's async execute. Multi-statement writes go through
+// `transaction(fn)`: BEGIN IMMEDIATE, run synchronously, COMMIT — all in one turn of the event
+// loop. Why not kysely's db.transaction(): it issues a deferred BEGIN and awaits between
+// statements, so (a) a deferred reader that later writes can fail with SQLITE_BUSY_SNAPSHOT
+// against another process, and (b) two connections in one process (tests, or two stores) would
+// deadlock: one holds the write lock across an await while the other blocks the only thread in
+// busy_timeout. A synchronous immediate transaction holds no database lock across a turn.
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect, type Compilable } from 'kysely';
+
+export interface Migration {
+  /** 1, 2, 3, … in order; stored in PRAGMA user_version once applied. */
+  readonly version: number;
+  readonly name: string;
+  /** One SQL statement per entry, run in order inside the migration's transaction. */
+  readonly statements: readonly string[];
+}
+
+export interface ServiceDbOptions {
+  /** See the file comment; NORMAL only for throw-away data (benchmarks). */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** How long a writer waits for another process's write lock before SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+}
+
+/** Synchronous execution of kysely-built queries, for use inside `ServiceDb.transaction`. */
+export interface SyncQueries {
+  all<R>(query: Compilable<R>): R[];
+  first<R>(query: Compilable<R>): R | undefined;
+  run(query: Compilable<unknown>): { changes: number };
+}
+
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+
+/** `<dataDir>/<service>.db`; dataDir is the host's (SHOAL_DATA_DIR), else ./.shoal as `shoal up` uses. */
+export function serviceDbPath(service: string, dataDir: string | undefined): string {
+  if (!/^[a-z][a-z0-9-]*$/.test(service)) throw new TypeError(`invalid service name ${JSON.stringify(service)}`);
+  return join(dataDir !== undefined && dataDir !== '' ? dataDir : '.shoal', `${service}.db`);
+}
+
+export class ServiceDb<DB> {
+  readonly kysely: Kysely<DB>;
+  readonly file: string;
+  readonly #raw: Database.Database;
+  readonly #sync: SyncQueries;
+
+  private constructor(file: string, raw: Database.Database) {
+    this.file = file;
+    this.#raw = raw;
+    this.kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database: raw }) });
+    this.#sync = {
+      all: <R>(query: Compilable<R>): R[] => {
+        const { sql, parameters } = query.compile();
+        return raw.prepare(sql).all(...parameters) as R[];
+      },
+      first: <R>(query: Compilable<R>): R | undefined => {
+        const { sql, parameters } = query.compile();
+        // all(), not get(): a statement is stepped to its end, whatever it returns.
+        return raw.prepare(sql).all(...parameters)[0] as R | undefined;
+      },
+      run: (query: Compilable<unknown>): { changes: number } => {
+        const { sql, parameters } = query.compile();
+        return { changes: raw.prepare(sql).run(...parameters).changes };
+      },
+    };
+  }
+
+  /** Opens (creating if needed) the file, sets the pragmas and applies pending migrations. */
+  static open<DB>(file: string, migrations: readonly Migration[], options: ServiceDbOptions = {}): ServiceDb<DB> {
+    assertMigrations(migrations);
+    mkdirSync(dirname(file), { recursive: true });
+    const raw = new Database(file);
+    try {
+      // busy_timeout first: the journal_mode switch below may meet another opener's lock.
+      raw.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
+      const mode = raw.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`${file}: could not switch to WAL (journal_mode is ${String(mode)})`);
+      raw.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+      raw.pragma('foreign_keys = ON');
+      migrate(raw, migrations);
+    } catch (err) {
+      raw.close();
+      throw err;
+    }
+    return new ServiceDb<DB>(file, raw);
+  }
+
+  /**
+   * Runs `fn` in one BEGIN IMMEDIATE transaction, synchronously; a throw rolls everything back.
+   * `fn` must not be async and must use only the queries it is given. Kysely's connection is
+   * held meanwhile, so the transaction never lands inside a kysely transaction that is open on
+   * the same handle (the runtime's inbox/outbox use those).
+   */
+  async transaction<T>(fn: (q: SyncQueries) => T): Promise<T> {
+    return this.kysely.connection().execute(async () =>
+      this.#raw
+        .transaction(() => {
+          const result = fn(this.#sync);
+          if (result instanceof Promise) throw new TypeError('ServiceDb.transaction: fn must be synchronous');
+          return result;
+        })
+        .immediate(),
+    );
+  }
+
+  /** The schema version this file is at. */
+  schemaVersion(): number {
+    return this.#raw.pragma('user_version', { simple: true }) as number;
+  }
+
+  async close(): Promise<void> {
+    // Kysely's destroy closes the better-sqlite3 handle (the driver owns it once given).
+    await this.kysely.destroy();
+  }
+}
+
+function assertMigrations(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${m.name}: version ${m.version}, expected ${i + 1}`);
+    if (m.statements.length === 0) throw new Error(`migration ${m.name} has no statements`);
+  });
+}
+
+/**
+ * Applies every migration above the file's user_version, each with its version bump in one
+ * immediate transaction, so concurrent starters on a fresh file apply each exactly once.
+ */
+function migrate(raw: Database.Database, migrations: readonly Migration[]): void {
+  raw
+    .transaction(() => {
+      const current = raw.pragma('user_version', { simple: true }) as number;
+      if (current > migrations.length) {
+        // A newer build migrated this file; this build does not know that schema.
+        throw new Error(`database schema version ${current} is newer than this build's ${migrations.length}`);
+      }
+      for (const m of migrations.slice(current)) {
+        for (const statement of m.statements) raw.exec(statement);
+        raw.pragma(`user_version = ${m.version}`);
+      }
+    })
+    .immediate();
+}
+
+/** True for better-sqlite3's error on a UNIQUE / PRIMARY KEY violation of `table.column`. */
+export function isUniqueViolation(err: unknown, tableColumn: string): boolean {
+  return (
+    err instanceof Database.SqliteError &&
+    (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') &&
+    err.message.includes(tableColumn)
+  );
+}

@@ -1,0 +1,17 @@
+// Public surface of the goods service: the service definition, its store, and the zod schemas
+// of its params and results (for the gateway's OpenAPI).
+export { createGoodsService, GOODS_SERVICE, GOODS_VERSION, type GoodsServiceOptions } from './service.js';
+export { GoodsStore, type GoodsStoreOptions } from './store.js';
+export { goodsMigrations, type GoodsDatabase } from './migrations.js';
+export {
+  CreateGoodsParams,
+  DEFAULT_PAGE_SIZE,
+  GetGoodsParams,
+  Goods,
+  GoodsPage,
+  ListGoodsParams,
+  MAX_PAGE_SIZE,
+  MAX_PRICE_CENTS,
+  MAX_STOCK,
+  UpdateGoodsParams,
+} from './schemas.js';

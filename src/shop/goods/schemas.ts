@@ -1,0 +1,52 @@
+// The goods service's action params and results as zod schemas (runtime validation, store
+// input checks, OpenAPI documentation).
+import { z } from 'zod';
+
+/** Upper bound of a price (integer cents) and of a stock level set through the API. */
+export const MAX_PRICE_CENTS = 1_000_000_000;
+export const MAX_STOCK = 1_000_000_000;
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+export const GoodsId = z.string().min(1).max(64);
+const GoodsName = z.string().trim().min(1).max(200);
+const Price = z.int().min(0).max(MAX_PRICE_CENTS);
+const Stock = z.int().min(0).max(MAX_STOCK);
+
+export const Goods = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** Integer cents. */
+  price: z.int().min(0),
+  stock: z.int().min(0),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type Goods = z.infer<typeof Goods>;
+
+export const GoodsPage = z.object({
+  items: z.array(Goods),
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  nextCursor: z.string().nullable(),
+});
+export type GoodsPage = z.infer<typeof GoodsPage>;
+
+export const CreateGoodsParams = z.object({ name: GoodsName, price: Price, stock: Stock });
+export type CreateGoodsParams = z.input<typeof CreateGoodsParams>;
+
+export const GetGoodsParams = z.object({ id: GoodsId });
+export type GetGoodsParams = z.input<typeof GetGoodsParams>;
+
+export const ListGoodsParams = z.object({
+  limit: z.int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
+  /** Opaque: a previous page's nextCursor. */
+  cursor: z.string().min(1).max(256).optional(),
+});
+export type ListGoodsParams = z.input<typeof ListGoodsParams>;
+
+export const UpdateGoodsParams = z
+  .object({ id: GoodsId, name: GoodsName.optional(), price: Price.optional(), stock: Stock.optional() })
+  .refine((p) => p.name !== undefined || p.price !== undefined || p.stock !== undefined, {
+    message: 'give at least one of name, price, stock',
+  });
+export type UpdateGoodsParams = z.input<typeof UpdateGoodsParams>;

@@ -1,0 +1,69 @@
+// The goods service: action definitions over a GoodsStore opened at start.
+import { defineService, type ServiceDefinition } from '../../index.js';
+import { serviceDbPath, storeClosed } from '../common/index.js';
+import { CreateGoodsParams, GetGoodsParams, Goods, GoodsPage, ListGoodsParams, UpdateGoodsParams } from './schemas.js';
+import { GoodsStore, type GoodsStoreOptions } from './store.js';
+
+export const GOODS_SERVICE = 'goods';
+export const GOODS_VERSION = '1.0.0';
+
+export interface GoodsServiceOptions {
+  /** Environment read at start: SHOAL_DATA_DIR. */
+  env?: NodeJS.ProcessEnv;
+  /** Database file; default `<host.dataDir, i.e. SHOAL_DATA_DIR>/goods.db`. */
+  file?: string;
+  store?: GoodsStoreOptions;
+}
+
+export function createGoodsService(options: GoodsServiceOptions = {}): ServiceDefinition {
+  const env = options.env ?? process.env;
+  let store: GoodsStore | undefined;
+  const open = (): GoodsStore => {
+    if (!store) throw storeClosed(GOODS_SERVICE);
+    return store;
+  };
+
+  return defineService({
+    name: GOODS_SERVICE,
+    version: GOODS_VERSION,
+    actions: {
+      create: {
+        description: 'Add goods: name, price in integer cents, stock.',
+        params: CreateGoodsParams,
+        result: Goods,
+        handler: (ctx) => open().create(ctx.params),
+      },
+      get: {
+        description: 'Goods by id. NOT_FOUND if there are none.',
+        params: GetGoodsParams,
+        result: Goods,
+        idempotent: true,
+        handler: (ctx) => open().get(ctx.params),
+      },
+      list: {
+        description: 'A page of goods in id order (limit 1–100, default 20); pass nextCursor back as cursor.',
+        params: ListGoodsParams,
+        result: GoodsPage,
+        idempotent: true,
+        handler: (ctx) => open().list(ctx.params),
+      },
+      update: {
+        description: 'Change name, price and/or stock (at least one). NOT_FOUND if there are none.',
+        params: UpdateGoodsParams,
+        result: Goods,
+        // Sets absolute values, yet not safe to repeat: a retry landing after a reservation or
+        // another admin's change would undo it (stock would appear from nowhere).
+        idempotent: false,
+        handler: (ctx) => open().update(ctx.params),
+      },
+    },
+    started(host) {
+      store ??= GoodsStore.open(options.file ?? serviceDbPath(GOODS_SERVICE, host.dataDir ?? env.SHOAL_DATA_DIR), options.store);
+    },
+    async stopped() {
+      const s = store;
+      store = undefined;
+      await s?.close();
+    },
+  });
+}

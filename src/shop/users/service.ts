@@ -1,0 +1,105 @@
+// The users service: action definitions over a UsersStore opened at start. Handlers only
+// translate; the store holds the logic. Nothing here logs params (they carry passwords).
+import { defineService, type ServiceDefinition, type ServiceHandle } from '../../index.js';
+import { serviceDbPath, storeClosed } from '../common/index.js';
+import {
+  AuthResult,
+  AuthenticateParams,
+  CreateUserParams,
+  DepositParams,
+  EnsureAdminParams,
+  GetUserParams,
+  User,
+} from './schemas.js';
+import { UsersStore, type UsersStoreOptions } from './store.js';
+
+export const USERS_SERVICE = 'users';
+export const USERS_VERSION = '1.0.0';
+
+export interface UsersServiceOptions {
+  /** Environment read at start: SHOAL_DATA_DIR, SHOP_ADMIN_EMAIL, SHOP_ADMIN_PASSWORD. */
+  env?: NodeJS.ProcessEnv;
+  /** Database file; default `<host.dataDir, i.e. SHOAL_DATA_DIR>/users.db`. */
+  file?: string;
+  store?: UsersStoreOptions;
+}
+
+export function createUsersService(options: UsersServiceOptions = {}): ServiceDefinition {
+  const env = options.env ?? process.env;
+  let store: UsersStore | undefined;
+  const open = (): UsersStore => {
+    if (!store) throw storeClosed(USERS_SERVICE);
+    return store;
+  };
+
+  return defineService({
+    name: USERS_SERVICE,
+    version: USERS_VERSION,
+    actions: {
+      create: {
+        description: 'Register a user (role user, empty wallet). EMAIL_TAKEN if the email is in use.',
+        params: CreateUserParams,
+        result: User,
+        handler: (ctx) => open().create(ctx.params),
+      },
+      authenticate: {
+        description: 'Check an email and password. INVALID_CREDENTIALS for an unknown email or a wrong password alike.',
+        params: AuthenticateParams,
+        result: AuthResult,
+        // A read (the opportunistic re-hash is conditional and repeatable).
+        idempotent: true,
+        handler: (ctx) => open().authenticate(ctx.params),
+      },
+      get: {
+        description: 'A user by id. NOT_FOUND if there is none.',
+        params: GetUserParams,
+        result: User,
+        idempotent: true,
+        handler: (ctx) => open().get(ctx.params),
+      },
+      deposit: {
+        description:
+          'Add integer cents to the wallet. With a requestId it is applied at most once: call with { idempotent: true } to let it be retried.',
+        params: DepositParams,
+        result: User,
+        // Only a deposit with a requestId is safe to repeat; callers say so per call.
+        idempotent: false,
+        handler: (ctx) => open().deposit(ctx.params),
+      },
+      ensureAdmin: {
+        description: 'Create the admin account unless a user with this email exists (then it is returned unchanged).',
+        params: EnsureAdminParams,
+        result: User,
+        idempotent: true,
+        handler: (ctx) => open().ensureAdmin(ctx.params),
+      },
+    },
+    async started(host) {
+      store ??= UsersStore.open(options.file ?? serviceDbPath(USERS_SERVICE, host.dataDir ?? env.SHOAL_DATA_DIR), options.store);
+      try {
+        await ensureAdminFromEnv(store, env, host.logger);
+      } catch (err) {
+        // A failed start gets no stopped() call: close here.
+        const s = store;
+        store = undefined;
+        await s.close();
+        throw err;
+      }
+    },
+    async stopped() {
+      const s = store;
+      store = undefined;
+      await s?.close();
+    },
+  });
+}
+
+/** The shop's first admin comes from SHOP_ADMIN_EMAIL / SHOP_ADMIN_PASSWORD (DESIGN.md 3.1). */
+export async function ensureAdminFromEnv(store: UsersStore, env: NodeJS.ProcessEnv, logger: ServiceHandle['logger']): Promise<void> {
+  const email = env.SHOP_ADMIN_EMAIL;
+  const password = env.SHOP_ADMIN_PASSWORD;
+  if (!email || !password) return;
+  const admin = await store.ensureAdmin({ email, password, name: 'Admin' });
+  if (admin.role === 'admin') logger.info({ userId: admin.id }, 'admin account present');
+  else logger.warn({ userId: admin.id }, 'SHOP_ADMIN_EMAIL belongs to an ordinary user; left unchanged');
+}

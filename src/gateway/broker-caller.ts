@@ -1,0 +1,16 @@
+// The runtime's broker as the gateway's Caller. The pipeline makes its own client span and
+// overwrites meta.traceparent with it; to keep that span inside the request's trace, the
+// request's traceparent is handed over as the call's parent instead of as meta.
+import { Deadline } from '../resilience/index.js';
+import type { Broker, Caller, CallOptions } from '../runtime/index.js';
+
+export function brokerCaller(broker: Pick<Broker, 'call' | 'callWithin'>): Caller {
+  return {
+    call<T = unknown>(action: string, params?: unknown, options: CallOptions = {}): Promise<T> {
+      const { traceparent, ...meta } = options.meta ?? {};
+      if (typeof traceparent !== 'string') return broker.call<T>(action, params, options);
+      // No upstream deadline: the gateway's own bound arrives as options.timeoutMs.
+      return broker.callWithin<T>({ deadline: Deadline.NONE, traceparent }, action, params, { ...options, meta });
+    },
+  };
+}

@@ -1,0 +1,269 @@
+// createGateway: the generic edge (errors, body parsing, CORS, rate limits, auth, telemetry,
+// OpenAPI) around a route table, over a Caller. Returns a fastify instance that is not listening:
+// tests drive it with inject(), main.ts listens.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Logger } from 'pino';
+import {
+  KeyRing,
+  loadOrCreateKeyRing,
+  MemoryRefreshTokenStore,
+  systemClock,
+  type Clock,
+  type RefreshTokenStore,
+  type SigningAlgorithm,
+} from '../auth/index.js';
+import type { Caller, CallOptions } from '../runtime/index.js';
+import { ADMIN_PATHS, adminRequestHandler, type Observability } from '../observe/index.js';
+import { authHook } from './auth-hook.js';
+import { DEFAULT_ERROR_STATUSES, HttpError, mapError, toOAuthError, type MappedError } from './errors.js';
+import { registerOAuthRoutes } from './oauth-routes.js';
+import { createRateLimiters, type RateLimitOptions } from './rate-limit.js';
+import { registerRoutes, type RouteContext, type RouteHost, type RouteSpec } from './route-table.js';
+import { shopRoutes } from './shop-routes.js';
+import { SqliteRefreshTokenStore } from './sqlite-refresh-store.js';
+import { installTelemetry } from './telemetry.js';
+import { createTokenService, type TokenService } from './tokens.js';
+import { jsonSerializerCompiler, openApiTransform, zodValidatorCompiler } from './validation.js';
+
+export const API_PREFIX = '/api/v1';
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+export const KEY_FILE = 'gateway-keys.json';
+export const REFRESH_DB_FILE = 'gateway-refresh-tokens.db';
+
+export interface GatewayOptions {
+  /** How requests reach the services (the runtime's broker, or a test double). */
+  caller: Caller;
+  /** Holds the signing keys (gateway-keys.json, 0600) and refresh tokens (SQLite); without it both live in memory. */
+  dataDir?: string;
+  /** Overrides the key ring from dataDir. */
+  keyRing?: KeyRing;
+  /** Overrides the refresh-token store from dataDir. */
+  refreshStore?: RefreshTokenStore;
+  /** `iss` of our tokens and base of the metadata URLs. Default http://127.0.0.1. */
+  issuer?: string;
+  /** `aud` of our tokens. Default 'shoal-shop-api'. */
+  audience?: string;
+  /** Algorithm of a newly generated key ring. Default EdDSA. */
+  algorithm?: SigningAlgorithm;
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+  now?: Clock;
+  /** Bytes. Default 64 KiB. */
+  bodyLimit?: number;
+  /** Bound on each call to a service. Default 5,000 ms. */
+  callTimeoutMs?: number;
+  rateLimit?: RateLimitOptions;
+  /** Origins allowed to call from a browser (exact match). Default none: cross-origin reads are refused. */
+  corsOrigins?: string[];
+  /** Passed to fastify: whom to trust for X-Forwarded-For. Default false (the socket's address is the client). */
+  trustProxy?: boolean | string | string[];
+  /** A pino logger for request logs; default the observability logger, else none. */
+  logger?: Logger | false;
+  observability?: Observability;
+  /** Serve /docs (swagger-ui) and /docs/json. Default true. */
+  docs?: boolean;
+  /** The route table under /api/v1. Default shopRoutes. */
+  routes?: readonly RouteSpec[];
+  /** Extra error code → status mappings (e.g. a later table's OUT_OF_STOCK: 409). */
+  errorStatuses?: Record<string, number>;
+}
+
+export interface GatewayHandle {
+  readonly tokens: TokenService;
+  /** Draining: /readyz answers 503 so load balancers stop sending new requests. */
+  setDraining(draining: boolean): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: GatewayHandle;
+  }
+  interface FastifyContextConfig {
+    /** Exempt from rate limits (health and metrics probes). */
+    unlimited?: boolean;
+  }
+}
+
+export async function createGateway(options: GatewayOptions): Promise<FastifyInstance> {
+  if (options.caller === undefined || typeof options.caller.call !== 'function') throw new TypeError('createGateway needs a caller');
+  const now = options.now ?? systemClock;
+  const statuses = { ...DEFAULT_ERROR_STATUSES, ...options.errorStatuses };
+  const callTimeoutMs = options.callTimeoutMs ?? 5_000;
+  if (!(callTimeoutMs > 0)) throw new TypeError('callTimeoutMs must be positive');
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+
+  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const keyRing =
+    options.keyRing ??
+    (options.dataDir !== undefined
+      ? await loadOrCreateKeyRing(join(options.dataDir, KEY_FILE), { alg: options.algorithm ?? 'EdDSA' })
+      : KeyRing.generate({ alg: options.algorithm ?? 'EdDSA', now }));
+  let ownedStore: SqliteRefreshTokenStore | undefined;
+  const refreshStore =
+    options.refreshStore ??
+    (options.dataDir !== undefined ? (ownedStore = new SqliteRefreshTokenStore(join(options.dataDir, REFRESH_DB_FILE))) : new MemoryRefreshTokenStore());
+  const tokens = createTokenService({
+    issuer: options.issuer ?? 'http://127.0.0.1',
+    audience: options.audience ?? 'shoal-shop-api',
+    keyRing,
+    refreshStore,
+    now,
+    ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+    ...(options.refreshTokenTtlSeconds !== undefined ? { refreshTokenTtlSeconds: options.refreshTokenTtlSeconds } : {}),
+  });
+
+  const logger = options.logger === false ? undefined : (options.logger ?? options.observability?.logger);
+  const sendMapped = (request: FastifyRequest, reply: FastifyReply, mapped: MappedError, err: unknown): void => {
+    if (mapped.serverFault) request.log.error({ err }, 'request failed');
+    reply.code(mapped.status).headers(mapped.headers);
+    if (request.routeOptions?.config?.oauth === true) {
+      reply.header('cache-control', 'no-store');
+      void reply.send(toOAuthError(mapped));
+    } else {
+      void reply.send(mapped.body);
+    }
+  };
+
+  const app = Fastify({
+    ...(logger !== undefined ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit,
+    trustProxy: options.trustProxy ?? false,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    requestIdHeader: false,
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: (err, request, reply) => sendMapped(request, reply, mapError(err, statuses), err),
+    clientErrorHandler: (_err, socket: Socket) => {
+      // Unparseable HTTP: answer once in our shape, then close (no request object exists).
+      if (socket.writable) {
+        const body = JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message: 'malformed HTTP request' } });
+        socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      } else {
+        socket.destroy();
+      }
+    },
+  });
+
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(jsonSerializerCompiler);
+  app.decorateRequest('identity', null);
+
+  let draining = false;
+  app.decorate('gateway', {
+    tokens,
+    setDraining(value: boolean) {
+      draining = value;
+      options.observability?.health.setDraining(value);
+    },
+  } satisfies GatewayHandle);
+
+  installBodyParsers(app);
+  app.setErrorHandler((err, request, reply) => sendMapped(request, reply, mapError(err, statuses), err));
+  app.setNotFoundHandler((request, reply) => sendMapped(request, reply, mapError(new HttpError(404, 'NOT_FOUND', 'no such route')), undefined));
+
+  installTelemetry(app, options.observability);
+  await app.register(cors, {
+    // A function, not a list, so a refused origin gets no CORS headers at all (and no 5xx).
+    origin: (origin, cb) => cb(null, origin !== undefined && (options.corsOrigins ?? []).includes(origin)),
+    methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'traceparent'],
+    exposedHeaders: ['retry-after', 'www-authenticate', 'x-ratelimit-limit', 'x-ratelimit-remaining'],
+    credentials: false,
+    maxAge: 600,
+  });
+  await app.register(rateLimit, { global: false });
+  const limits = createRateLimiters(app, options.rateLimit ?? {});
+  const authenticate = authHook(tokens);
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config?.unlimited === true) return;
+    await limits.byIp(request, reply);
+    await authenticate(request);
+    await limits.byUser(request, reply);
+  });
+
+  if (options.docs !== false) {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: { title: 'Shoal shop API', version: '1.0.0', description: 'The shop through the Shoal gateway. Money is in integer cents.' },
+        components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      },
+      transform: ({ schema, url }) => openApiTransform({ schema: schema as Record<string, unknown> | undefined, url }),
+    });
+    await app.register(swaggerUi, { routePrefix: '/docs' });
+  }
+
+  const host: RouteHost = { context: (request) => routeContext(request, options.caller, callTimeoutMs) };
+  registerOAuthRoutes(app, API_PREFIX, tokens, host);
+  registerRoutes(app, API_PREFIX, options.routes ?? shopRoutes, host);
+  registerProbes(app, options.observability, () => draining);
+
+  const prune = setInterval(() => {
+    refreshStore.deleteExpired(now()).catch((err: unknown) => app.log.warn({ err }, 'pruning expired refresh tokens failed'));
+  }, 3_600_000);
+  prune.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(prune);
+    ownedStore?.close();
+  });
+  return app;
+}
+
+function routeContext(request: FastifyRequest, caller: Caller, callTimeoutMs: number): RouteContext {
+  const auth = request.identity;
+  return {
+    auth,
+    headers: request.headers,
+    call<T>(action: string, params: unknown, callOptions: CallOptions = {}): Promise<T> {
+      const meta: Record<string, unknown> = {
+        ...(auth !== null ? { auth: { sub: auth.sub, role: auth.role } } : {}),
+        ...(request.traceparent !== undefined ? { traceparent: request.traceparent } : {}),
+        ...callOptions.meta,
+      };
+      const timeoutMs = Math.min(callOptions.timeoutMs ?? callTimeoutMs, callTimeoutMs);
+      return caller.call<T>(action, params, { ...callOptions, timeoutMs, meta });
+    },
+  };
+}
+
+function installBodyParsers(app: FastifyInstance): void {
+  // Only JSON and (for OAuth clients) forms: anything else is a 415, not a string for the handler.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    const out: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (const [key, value] of new URLSearchParams(body as string)) {
+      // RFC 6749 section 3.2: request parameters must not be repeated.
+      if (key in out) return done(new HttpError(400, 'INVALID_ARGUMENT', 'a form parameter is repeated'), undefined);
+      out[key] = value;
+    }
+    done(null, out);
+  });
+}
+
+function registerProbes(app: FastifyInstance, obs: Observability | undefined, draining: () => boolean): void {
+  const config = { auth: 'public' as const, unlimited: true };
+  const schema = { hide: true };
+  if (obs !== undefined) {
+    // The same admin endpoints every instance serves, answered on the raw response.
+    const admin = adminRequestHandler(obs);
+    for (const path of ADMIN_PATHS) {
+      app.get(path, { config, schema }, async (request, reply) => {
+        reply.hijack();
+        if (!admin(request.raw, reply.raw)) throw new Error(`assertion: the admin handler serves ${path}`);
+      });
+    }
+    return;
+  }
+  app.get('/livez', { config, schema }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config, schema }, async (_request, reply) => {
+    reply.code(draining() ? 503 : 200);
+    return { status: draining() ? 'unavailable' : 'ok', checks: {} };
+  });
+}

@@ -4,13 +4,32 @@ export { ShoalError, ErrorCode, isShoalError, type ShoalErrorJson } from './erro
 export { hashPassword, verifyPassword, needsRehash } from './auth/index.js';
 export type {
   ActionDefinition,
+  AnyKysely,
+  AnyTransaction,
   CallOptions,
   Caller,
   Context,
   EmitOptions,
+  EventContext,
   EventDefinition,
   ServiceDefinition,
   ServiceHandle,
   ServiceSchema,
-} from './runtime/types.js';
+} from './runtime/index.js';
+export {
+  defineService,
+  startServices,
+  connectBroker,
+  runFromEnv,
+  parseCoordEndpoints,
+  enqueueEvent as enqueueOutboxEvent,
+  migrateEventTables,
+  type Broker,
+  type BrokerOptions,
+  type HostOptions,
+  type ServiceHost,
+  type PipelinePolicy,
+  type CallParent,
+  type ShoalEventTables,
+} from './runtime/index.js';
 export type { InstanceRecord } from './discovery/types.js';

@@ -4,6 +4,17 @@
 // z.toJSONSchema for OpenAPI).
 import type { z } from 'zod';
 import type { Logger } from 'pino';
+import type { Kysely, Transaction } from 'kysely';
+
+/*
+ * A service's database or open transaction, whatever its tables: the runtime only touches its
+ * own (shoal_outbox, shoal_inbox, shoal_subscriptions). `any` is kysely's idiom for that —
+ * Kysely<MyTables> is not assignable to Kysely<unknown> or Kysely<{}>.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyKysely = Kysely<any>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTransaction = Transaction<any>;
 
 /** Options a caller may give `ctx.call` / `broker.call`. */
 export interface CallOptions {
@@ -23,9 +34,12 @@ export interface CallOptions {
 
 export interface EmitOptions {
   /**
-   * Transactional outbox: a function that stores the event in the caller's own database
-   * transaction (see Outbox). Without it the event goes to the instance's outbox immediately.
+   * Transactional outbox: the caller's own open kysely transaction on the database it declared
+   * with `host.useDatabase(db)`. The event is stored in it and is pushed only if it commits.
+   * Without it the event goes to the service's outbox at once (its own small transaction).
    */
+  trx?: AnyKysely;
+  /** Extra meta delivered with the event (the emitting span's traceparent is added). */
   meta?: Record<string, unknown>;
 }
 
@@ -59,10 +73,25 @@ export interface ActionDefinition<S extends z.ZodType = z.ZodType, R = unknown> 
   handler(ctx: Context<z.infer<S>>): Promise<R> | R;
 }
 
+/** What an event handler receives: a Context plus the event's identity and the inbox transaction. */
+export interface EventContext<P = unknown> extends Context<P> {
+  /** Unique per emitted event (all deliveries of one event share it). */
+  readonly eventId: string;
+  readonly event: string;
+  /**
+   * The open transaction in which the event id is recorded in the inbox (`shoal_inbox`). Make
+   * the handler's own changes through it: they commit together with the dedup record, so a
+   * redelivered event is skipped exactly when its effects are already there. Do not use the
+   * database handle itself inside the handler (SQLite has one connection: it would wait on this
+   * transaction).
+   */
+  readonly trx: AnyTransaction;
+}
+
 export interface EventDefinition<S extends z.ZodType = z.ZodType> {
   payload?: S;
   /** Called at least once per event; the runtime drops duplicates it has already handled (by event id). */
-  handler(ctx: Context<z.infer<S>>): Promise<void> | void;
+  handler(ctx: EventContext<z.infer<S>>): Promise<void> | void;
 }
 
 export interface ServiceSchema {
@@ -70,9 +99,12 @@ export interface ServiceSchema {
   name: string;
   /** e.g. '1.0.0'. */
   version: string;
+  // Each action has its own params type; `any` lets one record hold them all (defineService infers each).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   actions: Record<string, ActionDefinition<any, any>>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   events?: Record<string, EventDefinition<any>>;
-  /** Registered with the instance record (e.g. pool: 'backup'). */
+  /** Registered with the instance record (e.g. role: 'backup' puts the instance in the failover pool). */
   metadata?: Record<string, string>;
   /** Balancing strategy callers use for this service unless a call says otherwise. */
   strategy?: string;
@@ -86,6 +118,15 @@ export interface ServiceSchema {
 export interface ServiceHandle {
   readonly instanceId: string;
   readonly logger: Logger;
+  /** SHOAL_DATA_DIR (or the host's `dataDir` option), where a service keeps its SQLite file. */
+  readonly dataDir: string | undefined;
+  /**
+   * Declares the service's own database (call it in `started`): the runtime creates
+   * `shoal_outbox` and `shoal_inbox` in it, so `emit(..., { trx })` commits with the business
+   * change and event handlers dedupe in the same transaction as their effects. Without it the
+   * runtime keeps events in `<dataDir>/<service>.events.db` (in memory when there is no dataDir).
+   */
+  useDatabase(db: AnyKysely): Promise<void>;
   call<T = unknown>(action: string, params?: unknown, options?: CallOptions): Promise<T>;
   emit(event: string, payload: unknown, options?: EmitOptions): Promise<void>;
 }

@@ -37,6 +37,23 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** `size` consecutive free ports (e.g. for `shoal up --port P`, which also uses P+10..P+15); returns the first. */
+export async function freePortBlock(size: number): Promise<number> {
+  if (!Number.isInteger(size) || size < 1 || size > SLICE_SIZE / 4) throw new Error(`freePortBlock: bad size ${size}`);
+  for (let tried = 0; tried < SLICE_SIZE; tried += size) {
+    const offset = cursor % SLICE_SIZE;
+    if (offset + size > SLICE_SIZE) {
+      cursor += SLICE_SIZE - offset; // wrap to the slice start rather than straddle its end
+      continue;
+    }
+    cursor += size;
+    const base = sliceStart + offset;
+    const ports = Array.from({ length: size }, (_, i) => base + i);
+    if ((await Promise.all(ports.map(canBind))).every(Boolean)) return base;
+  }
+  throw new Error(`freePortBlock: no ${size} consecutive free ports in ${sliceStart}-${sliceStart + SLICE_SIZE - 1}`);
+}
+
 export async function freePort(): Promise<number> {
   const [port] = await freePorts(1);
   return port!;

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBroker, isShoalError, startServices, type Broker, type ServiceHost } from '../../src/index.js';
 import { shopServices } from '../../src/shop/index.js';
-import type { Goods, GoodsPage } from '../../src/shop/goods/index.js';
+import { Release, Reservation, type Goods, type GoodsPage } from '../../src/shop/goods/index.js';
 import { User, type UsersStoreOptions } from '../../src/shop/users/index.js';
 import { CHEAP_HASH, tempDir, type TempDir } from './helpers.js';
 import { MemoryRegistry } from './memory-registry.js';
@@ -84,6 +84,30 @@ describe('shop services on the runtime', () => {
     const second = await broker.call<GoodsPage>('goods.list', { limit: 1, cursor: first.nextCursor });
     expect(second).toEqual({ items: [updated], nextCursor: null });
     expect((await broker.call<GoodsPage>('goods.list', {})).items.map((g) => g.id)).toEqual([a.id, b.id]);
+  });
+
+  it('users.debit / users.refund and goods.reserve / goods.release through the broker', async () => {
+    const u = await broker.call<User>('users.create', { name: 'Dan', email: 'dan@example.com', password: 'dan password', address: '', phone: '5550100' });
+    await broker.call<User>('users.deposit', { id: u.id, amount: 500, requestId: 'top-up' }, { idempotent: true });
+    const debited = await broker.call<User>('users.debit', { id: u.id, amount: 300, requestId: 'order-1' });
+    expect(User.parse(debited).wallet).toBe(200);
+    const refunded = await broker.call<User>('users.refund', { id: u.id, requestId: 'order-1' });
+    expect(refunded.wallet).toBe(500);
+
+    const g = await broker.call<Goods>('goods.create', { name: 'Cheese', price: 800, stock: 5 });
+    const reserved = await broker.call<Reservation>('goods.reserve', { id: g.id, qty: 2, requestId: 'order-1' });
+    expect(Reservation.parse(reserved)).toEqual({ goodsId: g.id, qty: 2, stock: 3 });
+    const released = await broker.call<Release>('goods.release', { id: g.id, requestId: 'order-1' });
+    expect(Release.parse(released)).toEqual({ goodsId: g.id, released: 2, stock: 5 });
+
+    const codeOf = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (isShoalError(e) ? e.code : `not a ShoalError: ${String(e)}`),
+      );
+    expect(await codeOf(broker.call('users.debit', { id: u.id, amount: 501, requestId: 'order-2' }))).toBe('INSUFFICIENT_FUNDS');
+    expect(await codeOf(broker.call('goods.reserve', { id: g.id, qty: 6, requestId: 'order-2' }))).toBe('OUT_OF_STOCK');
+    expect(await codeOf(broker.call('users.debit', { id: u.id, amount: 300, requestId: 'order-1' }))).toBe('ALREADY_REFUNDED');
   });
 });
 

@@ -6,10 +6,18 @@ export const ShopErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   EMAIL_TAKEN: 'EMAIL_TAKEN',
   INVALID_CREDENTIALS: 'INVALID_CREDENTIALS',
-  /** A deposit's requestId was used before with a different amount. */
+  /** A requestId (deposit, debit, reserve) was used before with a different amount or qty. */
   IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
-  /** The deposit would take the wallet above MAX_WALLET_CENTS. */
+  /** The deposit would take the wallet above MAX_WALLET_CENTS (counting debits a refund may return). */
   WALLET_LIMIT: 'WALLET_LIMIT',
+  /** A debit larger than the wallet. */
+  INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
+  /** A reservation larger than the stock. */
+  OUT_OF_STOCK: 'OUT_OF_STOCK',
+  /** A debit whose requestId was refunded already (possibly before the debit arrived): never applied. */
+  ALREADY_REFUNDED: 'ALREADY_REFUNDED',
+  /** A reservation whose requestId was released already (possibly before it arrived): never applied. */
+  ALREADY_RELEASED: 'ALREADY_RELEASED',
 } as const;
 
 export function notFound(what: string, id: string): ShoalError {

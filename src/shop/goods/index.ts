@@ -2,7 +2,8 @@
 // of its params and results (for the gateway's OpenAPI).
 export { createGoodsService, GOODS_SERVICE, GOODS_VERSION, type GoodsServiceOptions } from './service.js';
 export { GoodsStore, type GoodsStoreOptions } from './store.js';
-export { goodsMigrations, type GoodsDatabase } from './migrations.js';
+export { goodsMigrations, type GoodsDatabase, type ReservationState } from './migrations.js';
+export { releaseIn, reserveIn } from './stock.js';
 export {
   CreateGoodsParams,
   DEFAULT_PAGE_SIZE,
@@ -12,6 +13,12 @@ export {
   ListGoodsParams,
   MAX_PAGE_SIZE,
   MAX_PRICE_CENTS,
+  MAX_RESERVE_QTY,
   MAX_STOCK,
+  Release,
+  ReleaseParams,
+  RequestId,
+  Reservation,
+  ReserveParams,
   UpdateGoodsParams,
 } from './schemas.js';

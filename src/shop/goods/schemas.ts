@@ -5,6 +5,8 @@ import { z } from 'zod';
 /** Upper bound of a price (integer cents) and of a stock level set through the API. */
 export const MAX_PRICE_CENTS = 1_000_000_000;
 export const MAX_STOCK = 1_000_000_000;
+/** Largest single reservation. */
+export const MAX_RESERVE_QTY = 1_000_000;
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
@@ -50,3 +52,37 @@ export const UpdateGoodsParams = z
     message: 'give at least one of name, price, stock',
   });
 export type UpdateGoodsParams = z.input<typeof UpdateGoodsParams>;
+
+/** The caller's key for one stock change; a saga uses its branch id. */
+export const RequestId = z.string().min(1).max(128);
+
+export const ReserveParams = z.object({
+  id: GoodsId,
+  qty: z.int().min(1).max(MAX_RESERVE_QTY),
+  /** Required: the reservation is applied at most once per (goods, requestId), and release names it. */
+  requestId: RequestId,
+});
+export type ReserveParams = z.input<typeof ReserveParams>;
+
+export const Reservation = z.object({
+  goodsId: z.string(),
+  qty: z.int().min(1),
+  /** Stock remaining now (a repeat reports the current level). */
+  stock: z.int().min(0),
+});
+export type Reservation = z.infer<typeof Reservation>;
+
+export const ReleaseParams = z.object({
+  id: GoodsId,
+  /** The requestId of the reservation to undo. */
+  requestId: RequestId,
+});
+export type ReleaseParams = z.input<typeof ReleaseParams>;
+
+export const Release = z.object({
+  goodsId: z.string(),
+  /** What this requestId's release put back: the reserved qty, or 0 if it came before any reservation. Repeats report the same. */
+  released: z.int().min(0),
+  stock: z.int().min(0),
+});
+export type Release = z.infer<typeof Release>;

@@ -1,7 +1,18 @@
 // The goods service: action definitions over a GoodsStore opened at start.
 import { defineService, type ServiceDefinition } from '../../index.js';
 import { serviceDbPath, storeClosed } from '../common/index.js';
-import { CreateGoodsParams, GetGoodsParams, Goods, GoodsPage, ListGoodsParams, UpdateGoodsParams } from './schemas.js';
+import {
+  CreateGoodsParams,
+  GetGoodsParams,
+  Goods,
+  GoodsPage,
+  ListGoodsParams,
+  Release,
+  ReleaseParams,
+  Reservation,
+  ReserveParams,
+  UpdateGoodsParams,
+} from './schemas.js';
 import { GoodsStore, type GoodsStoreOptions } from './store.js';
 
 export const GOODS_SERVICE = 'goods';
@@ -55,6 +66,23 @@ export function createGoodsService(options: GoodsServiceOptions = {}): ServiceDe
         // another admin's change would undo it (stock would appear from nowhere).
         idempotent: false,
         handler: (ctx) => open().update(ctx.params),
+      },
+      reserve: {
+        description:
+          'Take qty from the stock, at most once per requestId. OUT_OF_STOCK if there is less; IDEMPOTENCY_CONFLICT for a reused requestId with another qty; ALREADY_RELEASED if that requestId was released.',
+        params: ReserveParams,
+        result: Reservation,
+        // The required requestId makes a repeat a no-op.
+        idempotent: true,
+        handler: (ctx) => open().reserve(ctx.params),
+      },
+      release: {
+        description:
+          'Put back what the reservation with this requestId took, once. Before its reservation it records the release (released: 0), and that reservation is then refused (ALREADY_RELEASED).',
+        params: ReleaseParams,
+        result: Release,
+        idempotent: true,
+        handler: (ctx) => open().release(ctx.params),
       },
     },
     started(host) {

@@ -1,6 +1,6 @@
 // The goods service's business logic over its own database. Stock and price changes are single
-// UPDATE statements; the next issue's reserve/release become `stock = stock - n WHERE stock >= n`
-// next to a barrier row inside ServiceDb.transaction.
+// UPDATE statements; reserve/release are `stock = stock - n WHERE stock >= n` (and its inverse)
+// next to their reservations row inside ServiceDb.transaction (stock.ts).
 import { IdGenerator, ServiceDb, notFound, parseInput, type ServiceDbOptions } from '../common/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { goodsMigrations, type GoodsDatabase, type GoodsTable } from './migrations.js';
@@ -11,7 +11,12 @@ import {
   UpdateGoodsParams,
   type Goods,
   type GoodsPage,
+  type Release,
+  type ReleaseParams,
+  type ReserveParams,
+  type Reservation,
 } from './schemas.js';
+import { releaseIn, reserveIn } from './stock.js';
 
 export interface GoodsStoreOptions extends ServiceDbOptions {
   /** Unix milliseconds; for timestamps and ids. */
@@ -79,6 +84,29 @@ export class GoodsStore {
       .executeTakeFirst();
     if (!row) throw notFound('goods', id);
     return toGoods(row);
+  }
+
+  /**
+   * Takes `qty` from the stock if there is that much (OUT_OF_STOCK otherwise), at most once per
+   * (goods, requestId): a repeat reports the current stock; a repeat with another qty is
+   * IDEMPOTENCY_CONFLICT; a reservation whose requestId was released already, even before it
+   * arrived, is ALREADY_RELEASED and takes nothing.
+   */
+  async reserve(input: ReserveParams): Promise<Reservation> {
+    // Parsed inside the step; the clock is read before the write lock is taken.
+    const now = this.#now();
+    return this.db.transaction((q) => reserveIn(q, this.db.kysely, input, now));
+  }
+
+  /**
+   * Puts back exactly what the reservation with this requestId took, once. With no such
+   * reservation it records that the release came first (released: 0), so that reservation, if it
+   * ever arrives, is refused. Repeats report the same `released` and the current stock.
+   */
+  async release(input: ReleaseParams): Promise<Release> {
+    // Parsed inside the step; the clock is read before the write lock is taken.
+    const now = this.#now();
+    return this.db.transaction((q) => releaseIn(q, this.db.kysely, input, now));
   }
 
   async close(): Promise<void> {

@@ -2,16 +2,21 @@
 // of its params and results (for the gateway's OpenAPI).
 export { createUsersService, ensureAdminFromEnv, USERS_SERVICE, USERS_VERSION, type UsersServiceOptions } from './service.js';
 export { UsersStore, type PasswordHashOptions, type UsersStoreOptions } from './store.js';
-export { usersMigrations, type UsersDatabase } from './migrations.js';
+export { usersMigrations, type DebitState, type UsersDatabase } from './migrations.js';
+export { debitIn, refundIn } from './debits.js';
 export {
   AuthResult,
   AuthenticateParams,
   CreateUserParams,
+  DebitParams,
   DepositParams,
   EnsureAdminParams,
   GetUserParams,
+  MAX_DEBIT_CENTS,
   MAX_DEPOSIT_CENTS,
   MAX_WALLET_CENTS,
+  RefundParams,
+  RequestId,
   Role,
   User,
 } from './schemas.js';

@@ -2,7 +2,7 @@
 // it (a REAL wallet, a TEXT amount). The CHECKs restate the store's invariants so no code path —
 // including a future debit — can leave a negative wallet or an unbounded one.
 import type { Migration } from '../common/index.js';
-import { MAX_DEPOSIT_CENTS, MAX_WALLET_CENTS } from './schemas.js';
+import { MAX_DEBIT_CENTS, MAX_DEPOSIT_CENTS, MAX_WALLET_CENTS } from './schemas.js';
 
 export interface UsersTable {
   id: string;
@@ -28,9 +28,27 @@ export interface DepositRequestsTable {
   created_at: number;
 }
 
+/**
+ * One row per debit requestId ever seen for a user, kept for good: 'debited' (money taken),
+ * 'refunded' (taken, then given back), 'voided' (the refund came first: a tombstone, no amount,
+ * that makes a late debit with this requestId a no-op refusal).
+ */
+export interface DebitRequestsTable {
+  user_id: string;
+  request_id: string;
+  state: DebitState;
+  /** Integer cents; null only when voided. */
+  amount: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type DebitState = 'debited' | 'refunded' | 'voided';
+
 export interface UsersDatabase {
   users: UsersTable;
   deposit_requests: DepositRequestsTable;
+  debit_requests: DebitRequestsTable;
 }
 
 export const usersMigrations: readonly Migration[] = [
@@ -56,6 +74,30 @@ export const usersMigrations: readonly Migration[] = [
         created_at INTEGER NOT NULL,
         PRIMARY KEY (user_id, request_id)
       ) STRICT, WITHOUT ROWID`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'debit requests',
+    statements: [
+      `CREATE TABLE debit_requests (
+        user_id    TEXT    NOT NULL REFERENCES users (id),
+        request_id TEXT    NOT NULL CHECK (length(request_id) BETWEEN 1 AND 128),
+        state      TEXT    NOT NULL CHECK (state IN ('debited', 'refunded', 'voided')),
+        amount     INTEGER CHECK (amount BETWEEN 1 AND ${MAX_DEBIT_CENTS}),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL CHECK (updated_at >= created_at),
+        CHECK ((state = 'voided') = (amount IS NULL)),
+        PRIMARY KEY (user_id, request_id)
+      ) STRICT, WITHOUT ROWID`,
+      // The only legal change of a row: debited -> refunded, same amount. Anything else would let
+      // a debit apply twice or a refund return money that was never taken.
+      `CREATE TRIGGER debit_requests_transition BEFORE UPDATE ON debit_requests
+      WHEN NOT (OLD.state = 'debited' AND NEW.state = 'refunded' AND NEW.amount IS OLD.amount
+                AND NEW.user_id = OLD.user_id AND NEW.request_id = OLD.request_id)
+      BEGIN SELECT RAISE(ABORT, 'debit_requests: only debited -> refunded is allowed'); END`,
+      // Deposits sum a user's outstanding debits (the refunds that may still come back).
+      `CREATE INDEX debit_requests_outstanding ON debit_requests (user_id, amount) WHERE state = 'debited'`,
     ],
   },
 ];

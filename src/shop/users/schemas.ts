@@ -4,6 +4,8 @@ import { z } from 'zod';
 
 /** Largest single deposit: one million in currency units. */
 export const MAX_DEPOSIT_CENTS = 100_000_000;
+/** Largest single debit (an order's total). */
+export const MAX_DEBIT_CENTS = 100_000_000;
 /** Wallet ceiling (10^15 cents): far below 2^53, so sums of a few wallets stay exact in JS. */
 export const MAX_WALLET_CENTS = 1_000_000_000_000_000;
 /** hashPassword refuses more UTF-8 bytes than this after NFKC normalisation (auth's MAX_PASSWORD_BYTES). */
@@ -75,6 +77,25 @@ export const DepositParams = z.object({
   requestId: z.string().min(1).max(128).optional(),
 });
 export type DepositParams = z.input<typeof DepositParams>;
+
+/** The caller's key for one money change; a saga uses its branch id. */
+export const RequestId = z.string().min(1).max(128);
+
+export const DebitParams = z.object({
+  id: UserId,
+  /** Integer cents. */
+  amount: z.int().min(1).max(MAX_DEBIT_CENTS),
+  /** Required: the debit is applied at most once per (user, requestId), and refund names it. */
+  requestId: RequestId,
+});
+export type DebitParams = z.input<typeof DebitParams>;
+
+export const RefundParams = z.object({
+  id: UserId,
+  /** The requestId of the debit to undo. */
+  requestId: RequestId,
+});
+export type RefundParams = z.input<typeof RefundParams>;
 
 export const EnsureAdminParams = z.object({ email: Email, password: NewPassword, name: Name });
 export type EnsureAdminParams = z.input<typeof EnsureAdminParams>;

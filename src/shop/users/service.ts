@@ -6,9 +6,11 @@ import {
   AuthResult,
   AuthenticateParams,
   CreateUserParams,
+  DebitParams,
   DepositParams,
   EnsureAdminParams,
   GetUserParams,
+  RefundParams,
   User,
 } from './schemas.js';
 import { UsersStore, type UsersStoreOptions } from './store.js';
@@ -65,6 +67,23 @@ export function createUsersService(options: UsersServiceOptions = {}): ServiceDe
         // Only a deposit with a requestId is safe to repeat; callers say so per call.
         idempotent: false,
         handler: (ctx) => open().deposit(ctx.params),
+      },
+      debit: {
+        description:
+          'Take integer cents from the wallet, at most once per requestId. INSUFFICIENT_FUNDS if the wallet holds less; IDEMPOTENCY_CONFLICT for a reused requestId with another amount; ALREADY_REFUNDED if that requestId was refunded.',
+        params: DebitParams,
+        result: User,
+        // The required requestId makes a repeat a no-op.
+        idempotent: true,
+        handler: (ctx) => open().debit(ctx.params),
+      },
+      refund: {
+        description:
+          "Give back what the debit with this requestId took, once. Before its debit it records the refund, and that debit is then refused (ALREADY_REFUNDED).",
+        params: RefundParams,
+        result: User,
+        idempotent: true,
+        handler: (ctx) => open().refund(ctx.params),
       },
       ensureAdmin: {
         description: 'Create the admin account unless a user with this email exists (then it is returned unchanged).',

@@ -1,7 +1,7 @@
 // The users service's business logic over its own database. Every method validates its input
 // (the same zod schemas as the actions), and every money change is one conditional SQL statement
-// (wallet + amount only while the result stays in bounds) so the next issue's debit/refund with
-// a barrier row fit the same pattern inside `ServiceDb.transaction`.
+// (wallet ± amount only while the result stays in bounds) inside `ServiceDb.transaction`, next to
+// the request row that makes it idempotent (debits.ts).
 import { hashPassword, needsRehash, verifyPassword } from '../../index.js';
 import {
   IdGenerator,
@@ -13,7 +13,8 @@ import {
   shopError,
   type ServiceDbOptions,
 } from '../common/index.js';
-import { usersMigrations, type UsersDatabase, type UsersTable } from './migrations.js';
+import { PUBLIC_COLUMNS, debitIn, outstandingDebits, refundIn, type PublicRow } from './debits.js';
+import { usersMigrations, type UsersDatabase } from './migrations.js';
 import {
   AuthenticateParams,
   CreateUserParams,
@@ -22,6 +23,8 @@ import {
   GetUserParams,
   MAX_WALLET_CENTS,
   type AuthResult,
+  type DebitParams,
+  type RefundParams,
   type Role,
   type User,
 } from './schemas.js';
@@ -35,9 +38,6 @@ export interface UsersStoreOptions extends ServiceDbOptions {
   /** Cost of new hashes, and the target below which a verified hash is re-hashed. */
   hash?: PasswordHashOptions;
 }
-
-const PUBLIC_COLUMNS = ['id', 'name', 'email', 'address', 'phone', 'wallet', 'role', 'created_at'] as const;
-type PublicRow = Pick<UsersTable, (typeof PUBLIC_COLUMNS)[number]>;
 
 export class UsersStore {
   readonly db: ServiceDb<UsersDatabase>;
@@ -126,12 +126,15 @@ export class UsersStore {
           return toUser(current);
         }
       }
+      // Room is kept for every outstanding debit, so a refund (a compensation, which must not
+      // fail) can always give the money back under the ceiling.
+      const room = MAX_WALLET_CENTS - amount - outstandingDebits(q, k, id);
       const updated = q.first(
         k
           .updateTable('users')
           .set((eb) => ({ wallet: eb('wallet', '+', amount) }))
           .where('id', '=', id)
-          .where('wallet', '<=', MAX_WALLET_CENTS - amount)
+          .where('wallet', '<=', room)
           .returning(PUBLIC_COLUMNS),
       );
       if (!updated) {
@@ -144,6 +147,29 @@ export class UsersStore {
       }
       return toUser(updated);
     });
+  }
+
+  /**
+   * Takes `amount` cents from the wallet if it holds that much (INSUFFICIENT_FUNDS otherwise), at
+   * most once per (user, requestId): a repeat returns the user as it is now; a repeat with another
+   * amount is IDEMPOTENCY_CONFLICT; a debit whose requestId was refunded already, even before it
+   * arrived, is ALREADY_REFUNDED and takes nothing.
+   */
+  async debit(input: DebitParams): Promise<User> {
+    // Parsed inside the step; the clock is read before the write lock is taken.
+    const now = this.#now();
+    return toUser(await this.db.transaction((q) => debitIn(q, this.db.kysely, input, now)));
+  }
+
+  /**
+   * Gives back exactly what the debit with this requestId took, once. With no such debit it
+   * records that the refund came first, so that debit, if it ever arrives, is refused. Repeats
+   * return the user as it is now.
+   */
+  async refund(input: RefundParams): Promise<User> {
+    // Parsed inside the step; the clock is read before the write lock is taken.
+    const now = this.#now();
+    return toUser(await this.db.transaction((q) => refundIn(q, this.db.kysely, input, now)));
   }
 
   /** Creates the admin account unless some user already has this email (then returns it unchanged). */

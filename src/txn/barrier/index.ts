@@ -1,0 +1,2 @@
+// Filled in by the barrier implementation (issue 6).
+export {};

@@ -1,0 +1,2 @@
+// Filled in by the saga implementation (issue 6).
+export {};

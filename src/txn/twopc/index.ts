@@ -1,0 +1,2 @@
+// Filled in by the twopc implementation (issue 6).
+export {};

@@ -2,7 +2,10 @@
 //
 //   npx tsx bench/coord/bench.ts [--topology single|cluster] [--servers etcd,shoal] [--duration 10]
 //                                [--warmup 1] [--quick] [--check-perf s,m,l]
+//                                [--scenarios put,get,watch,lease] [--put-conc 1,16,128] [--procs 4]
 //
+// At c=128 puts are also driven from --procs client processes (row `put-4p`), since one Node
+// etcd3 client process saturates near 4.5–5k requests/s; --procs 1 turns that row off.
 // --check-perf also drives each server with `etcdctl check perf` (a Go client, 60 s per load), since
 // one Node client process saturates near 4–5k requests/s.
 //
@@ -90,6 +93,9 @@ for (const kind of kinds) {
         getConc: quick ? [16] : [16, 128],
         watchers: quick ? 20 : 100,
         leases: quick ? 100 : 1000,
+        ...(args.has('scenarios') ? { scenarios: new Set(args.get('scenarios')!.split(',')) } : {}),
+        putProcs: Number(args.get('procs') ?? 4),
+        ...(args.has('put-conc') ? { putConc: args.get('put-conc')!.split(',').map(Number) } : {}),
       },
       (f) => {
         results.push(f);

@@ -2,8 +2,12 @@
 // Closed loop: C workers each keep exactly one request in flight; latency is what the client
 // observes. Server CPU is read from /proc/<pid>/stat over the measured window, so the cost per
 // operation can be compared even when the one Node client process is the bottleneck.
+import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
+import type { ClientReport, ClientStart } from './put-client.js';
 
 export interface Figures {
   server: string;
@@ -30,6 +34,10 @@ export interface WorkloadOptions {
   getConc: number[];
   watchers: number;
   leases: number;
+  /** Scenarios to run (put, get, watch, lease); all when absent. */
+  scenarios?: ReadonlySet<string>;
+  /** Client processes driving puts at concurrency >= 128 (one Node etcd3 client saturates near 5k req/s). */
+  putProcs?: number;
 }
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -115,17 +123,21 @@ const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 export async function runWorkload(opts: WorkloadOptions, report: (f: Figures) => void): Promise<void> {
   const client = new Etcd3({ hosts: opts.endpoints });
   const run = `${Date.now().toString(36)}`;
+  const wants = (s: string): boolean => opts.scenarios === undefined || opts.scenarios.has(s);
   try {
-    for (const conc of opts.putConc) {
+    for (const conc of wants('put') ? opts.putConc : []) {
       const prefix = `bench/put/${run}/c${conc}/`;
       report(await closedLoop(opts, 'put', conc, (_w, i) => client.kv.put({ key: Buffer.from(prefix + i), value: VALUE }).then(() => undefined)));
+      const procs = opts.putProcs ?? 1;
+      if (procs > 1 && conc >= 128) report(await multiProcessPuts(opts, conc, procs, `${prefix}p/`));
     }
+    if (!wants('get') && !wants('watch') && !wants('lease')) return;
 
     const keys = Array.from({ length: 1000 }, (_, i) => Buffer.from(`bench/get/${run}/${i}`));
     for (let i = 0; i < keys.length; i += 100) {
       await Promise.all(keys.slice(i, i + 100).map((key) => client.kv.put({ key, value: VALUE })));
     }
-    for (const serializable of [false, true]) {
+    for (const serializable of wants('get') ? [false, true] : []) {
       for (const conc of opts.getConc) {
         report(
           await closedLoop(opts, serializable ? 'get-serializable' : 'get-linearizable', conc, async () => {
@@ -136,8 +148,8 @@ export async function runWorkload(opts: WorkloadOptions, report: (f: Figures) =>
       }
     }
 
-    report(await watchFanOut(opts, client, run));
-    report(await leaseKeepAlives(opts, client));
+    if (wants('watch')) report(await watchFanOut(opts, client, run));
+    if (wants('lease')) report(await leaseKeepAlives(opts, client));
   } finally {
     client.close();
   }
@@ -206,4 +218,53 @@ async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Puts at concurrency `conc` from `procs` client processes (put-client.ts), each with conc/procs
+ * workers and its own etcd3 client: one Node client process saturates near 5k req/s, so this is
+ * the row that shows what the server itself sustains. Scenario `put-Np`.
+ */
+async function multiProcessPuts(opts: WorkloadOptions, conc: number, procs: number, prefix: string): Promise<Figures> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'put-client.ts');
+  const children = Array.from({ length: procs }, () => fork(script, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const ready: Promise<void>[] = [];
+  const reports = children.map((child, i) => {
+    let loaded!: () => void;
+    ready[i] = new Promise<void>((resolve) => (loaded = resolve));
+    return new Promise<ClientReport>((resolve, reject) => {
+      child.on('message', (m) => (m === 'ready' ? loaded() : resolve(m as ClientReport)));
+      child.once('exit', (code) => reject(new Error(`put-client exited with ${code} before reporting`)));
+    });
+  });
+  await Promise.all(ready);
+  const per = Math.ceil(conc / procs);
+  children.forEach((child, i) => {
+    const start: ClientStart = { endpoints: opts.endpoints, conc: per, warmupMs: opts.warmupMs, durationMs: opts.durationMs, prefix: `${prefix}${i}/` };
+    child.send(start);
+  });
+  // Every child is loaded; they connect and warm up, then record for the same window as this.
+  await delay(opts.warmupMs);
+  const ticks0 = serverCpuTicks(opts.pids);
+  const t0 = nowMs();
+  await delay(opts.durationMs);
+  const ticks = serverCpuTicks(opts.pids) - ticks0;
+  const elapsed = nowMs() - t0;
+  const all = await Promise.all(reports);
+  await Promise.all(children.map((c) => new Promise<void>((r) => (c.exitCode !== null ? r() : c.once('exit', () => r())))));
+  const lat = Float64Array.from(all.flatMap((r) => r.latencies)).sort();
+  const errors = all.reduce((n, r) => n + r.errors, 0);
+  const ops = lat.length;
+  return {
+    server: opts.server,
+    scenario: `put-${procs}p`,
+    conc: per * procs,
+    ops,
+    errors,
+    opsPerSec: Math.round(ops / (elapsed / 1000)),
+    p50ms: round(percentile(lat, 0.5)),
+    p99ms: round(percentile(lat, 0.99)),
+    serverUsPerOp: opts.pids.length && ops ? round(((ticks / CLOCK_TICKS) * 1e6) / ops, 1) : null,
+    clientCpuPct: Math.round(all.reduce((n, r) => n + r.cpuPct, 0)),
+  };
 }

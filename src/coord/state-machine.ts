@@ -18,7 +18,7 @@ import { keyBuffer, keyString } from './mvcc/keys.js';
 import * as kv from './mvcc/kv.js';
 import { MvccStore, type RevisionRecord } from './mvcc/store.js';
 import { MAX_TXN_OPS } from './mvcc/validate.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot/snapshot.js';
+import { captureSnapshot, decodeSnapshot, encodeSnapshot, encodeSteps } from './snapshot/snapshot.js';
 
 export interface CoordStateMachineOptions {
   /** Granted lease TTLs are raised to at least this many seconds (default 2, as etcd's default). */
@@ -188,6 +188,17 @@ export class CoordStateMachine implements WatchHistory {
       store: this.store,
       leases: this.leases(),
     });
+  }
+
+  /**
+   * The snapshot of the state now, to be encoded later: captured at this call (cheap), encoded
+   * step by step as the returned generator is driven (its return value is the snapshot). The
+   * bytes equal snapshot()'s at this call, whatever is applied meanwhile.
+   */
+  snapshotSteps(): Generator<void, Buffer, void> {
+    return encodeSteps(
+      captureSnapshot({ appliedIndex: this.applied, minLeaseTtl: this.leaseTable.minTtl, store: this.store, leases: this.leases() }),
+    );
   }
 
   static restore(buf: Buffer, options: Omit<CoordStateMachineOptions, 'minLeaseTtl'> = {}): CoordStateMachine {

@@ -2,12 +2,13 @@
 //
 // Segments are files named by the LSN of their first record (`00000000000000000001.wal`).
 // append() assigns the LSN at once, in call order; the record is acknowledged only after the
-// write carrying it was fdatasync'ed. While one write+fdatasync is in flight, every append that
+// write carrying it is durable (with `sync` the segment is opened O_DSYNC, so that write is one
+// write + fdatasync in a single call). While one write is in flight, every append that
 // arrives queues up, and the next write carries all of them: under load, many records share
 // one fsync. Only one write is in flight at a time, which recovery relies on (scan.ts).
-import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, mkdirDurable, writeFully } from './fsutil.js';
+import { closeFd, fsyncDir, mkdirDurable, openSegment, writeFullyFd } from './fsutil.js';
 import { encodeRecord, frameBytes } from './record.js';
 import { scanSegment } from './scan.js';
 import { WalCorruptionError, type WalOptions, type WalRecord, type WalRepair, type WalStats } from './types.js';
@@ -57,7 +58,8 @@ export class Wal {
     private readonly segmentBytes: number,
     private readonly sync: boolean,
     private readonly segments: Segment[],
-    private fh: FileHandle,
+    /** The active segment, opened O_DSYNC when `sync` (see openSegment). */
+    private fd: number,
     /** Bytes in the active (last) segment. */
     private activeBytes: number,
     private next: number,
@@ -124,8 +126,8 @@ export class Wal {
       if (isLast) activeBytes = scan.validBytes;
     }
 
-    const fh = await open(segments[segments.length - 1].path, 'r+');
-    const wal = new Wal(options.dir, segmentBytes, sync, segments, fh, activeBytes, expected);
+    const fd = await openSegment(segments[segments.length - 1].path, false, sync);
+    const wal = new Wal(options.dir, segmentBytes, sync, segments, fd, activeBytes, expected);
     return { wal, records, repaired };
   }
 
@@ -183,7 +185,7 @@ export class Wal {
       if (this.flushing === null) this.startFlush();
       await this.flushing;
     }
-    await this.fh.close();
+    await closeFd(this.fd);
   }
 
   private schedule(): void {
@@ -236,13 +238,11 @@ export class Wal {
     for (let i = 0; i < batch.length; i++) offset = encodeRecord(buf, offset, batch[i].lsn, i, batch[i].data);
     if (offset !== bytes) throw new Error(`wal: encoded ${offset} bytes, expected ${bytes}`);
 
-    await writeFully(this.fh, buf, this.activeBytes);
+    // With sync the segment is O_DSYNC: the write returns once it is durable (an fdatasync).
+    await writeFullyFd(this.fd, buf, this.activeBytes);
     this.activeBytes += bytes;
     this.counters.writes++;
-    if (this.sync) {
-      await this.fh.datasync();
-      this.counters.fsyncs++;
-    }
+    if (this.sync) this.counters.fsyncs++;
     this.counters.records += batch.length;
     this.counters.bytes += bytes;
 
@@ -254,10 +254,10 @@ export class Wal {
   }
 
   private async rollover(firstLsn: number): Promise<void> {
-    // The active segment's contents were fdatasync'ed with each write; closing seals it.
-    await this.fh.close();
+    // The active segment's contents were made durable with each write; closing seals it.
+    await closeFd(this.fd);
     const path = join(this.dir, segmentName(firstLsn));
-    this.fh = await open(path, 'wx');
+    this.fd = await openSegment(path, true, this.sync);
     if (this.sync) await fsyncDir(this.dir);
     this.segments.push({ firstLsn, path });
     this.activeBytes = 0;

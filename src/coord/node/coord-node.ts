@@ -171,6 +171,7 @@ export class CoordNode {
       onRecovered: (sm) => this.makeReplica(sm),
       apply: (cmd, index) => this.replica.apply(cmd, index),
       snapshot: () => this.replica.snapshot(),
+      snapshotSteps: () => this.replica.snapshotSteps(),
       onFatal: (err) => this.fatal(err),
     });
     this.log = log;
@@ -203,6 +204,7 @@ export class CoordNode {
       hooks: {
         apply: (cmd, index) => this.replica.apply(cmd, index),
         snapshot: () => this.replica.snapshot(),
+        snapshotSteps: () => this.replica.snapshotSteps(),
         restore: (keySpace) => this.replica.restore(keySpace),
         // etcd extends every deadline by an election timeout on promotion: the old leader's
         // keep-alives may have been lost in the hand-over.

@@ -18,6 +18,7 @@ import { ClusterState, decodeMemberChange, encodeMemberChange, type ClusterComma
 import type { CommandLog, Membership } from './command-log.js';
 import { memberIdOf, type MemberIdentity } from './member.js';
 import { decodeEntry, decodeImage, encodeClusterEntry, encodeCommandEntry, encodeImage } from './raft-entry.js';
+import { driveSteps } from './drive-steps.js';
 import { ErrStopped } from './single-node-log.js';
 
 export const ErrRemoved = (): CoordError =>
@@ -37,6 +38,8 @@ export interface ReplicaHooks {
   apply(cmd: Command, index: number): CommandResult;
   /** The key space's snapshot as of the last applied command. */
   snapshot(): Buffer;
+  /** The same, captured now and encoded as the generator is driven (optional: else snapshot()). */
+  snapshotSteps?(): Generator<void, Buffer, void>;
   /** Replaces the key space with a snapshot's. */
   restore(keySpace: Buffer): void;
   /** This member became (true) or stopped being (false) the leader. */
@@ -113,6 +116,16 @@ export class RaftCommandLog implements CommandLog, Membership {
       stateMachine: {
         apply: (data, index) => log.applyEntry(data, index),
         snapshot: () => encodeImage(log.cluster.encode(), o.hooks.snapshot()),
+        captureSnapshot: () => {
+          // Both parts as of now; the key space is encoded over several event-loop turns.
+          const cluster = log.cluster.encode();
+          const steps = o.hooks.snapshotSteps?.();
+          if (steps === undefined) {
+            const image = encodeImage(cluster, o.hooks.snapshot());
+            return () => Promise.resolve(image);
+          }
+          return () => driveSteps(steps).then((keySpace) => encodeImage(cluster, keySpace));
+        },
         restore: (image, index) => log.restore(image, index),
         applyConfChange: (cc, context, conf) => log.applyConfChange(cc, context, conf),
       },

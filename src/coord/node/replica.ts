@@ -49,6 +49,11 @@ export class Replica {
     return this.current.snapshot();
   }
 
+  /** The state now, encoded as the generator is driven (see CoordStateMachine.snapshotSteps). */
+  snapshotSteps(): Generator<void, Buffer, void> {
+    return this.current.snapshotSteps();
+  }
+
   /** Replaces the state with a snapshot's (it never goes back in time: the hub checks). */
   restore(keySpace: Buffer): void {
     const next = keySpace.length === 0 ? new CoordStateMachine() : CoordStateMachine.restore(keySpace);

@@ -17,6 +17,7 @@ import { CoordError, type Command, type CommandResult } from '../types.js';
 import { CoordStateMachine } from '../index.js';
 import { decodeCommand, encodeCommand } from './command-codec.js';
 import type { CommandLog, Membership, MemberRecord } from './command-log.js';
+import { driveSteps } from './drive-steps.js';
 import type { MemberIdentity } from './member.js';
 
 interface Proposal {
@@ -51,6 +52,8 @@ export interface SingleNodeOpenOptions {
   apply: (cmd: Command, index: number) => CommandResult;
   /** The key space's snapshot as of the last applied command. */
   snapshot: () => Buffer;
+  /** The same, captured now and encoded as the generator is driven (optional: else snapshot()). */
+  snapshotSteps?: () => Generator<void, Buffer, void>;
   onFatal: (err: Error) => void;
 }
 
@@ -112,7 +115,15 @@ export class SingleNodeLog implements CommandLog {
   private failure: Error | null = null;
   private applied: number;
   private committed: number;
-  private snapshots: { store: SnapshotStore; every: number; last: number; busy: boolean; log: Logger; snapshot: () => Buffer } | null = null;
+  private snapshots: {
+    store: SnapshotStore;
+    every: number;
+    last: number;
+    busy: boolean;
+    log: Logger;
+    snapshot: () => Buffer;
+    snapshotSteps?: () => Generator<void, Buffer, void>;
+  } | null = null;
   readonly membership: Membership;
 
   readonly term = 1;
@@ -177,7 +188,7 @@ export class SingleNodeLog implements CommandLog {
       onFatal: o.onFatal,
       identity: o.identity,
     });
-    log.snapshots = { store, every: o.snapshotCount, last: snapshotIndex, busy: false, log: o.log, snapshot: o.snapshot };
+    log.snapshots = { store, every: o.snapshotCount, last: snapshotIndex, busy: false, log: o.log, snapshot: o.snapshot, snapshotSteps: o.snapshotSteps };
     log.report = { snapshotIndex, replayed, repaired };
     return log;
   }
@@ -282,15 +293,20 @@ export class SingleNodeLog implements CommandLog {
     const snap = this.snapshots;
     if (snap === null || snap.busy || index - snap.last < snap.every) return;
     snap.busy = true;
-    // Encoded now, between two applies, so it is exactly the state at `index`.
-    const data = snap.snapshot();
+    // Captured now, between two applies, so it is exactly the state at `index`; encoded over
+    // the next event-loop turns (when the key space offers steps) while proposals go on.
     const started = Date.now();
-    snap.store
-      .save(index, data)
+    const encoded = snap.snapshotSteps !== undefined ? driveSteps(snap.snapshotSteps()) : Promise.resolve(snap.snapshot());
+    let bytes = 0;
+    encoded
+      .then((data) => {
+        bytes = data.length;
+        return snap.store.save(index, data);
+      })
       .then(async () => {
         snap.last = index;
         const released = await this.wal.releaseBefore(index + 1);
-        snap.log.info({ index, bytes: data.length, ms: Date.now() - started, released }, 'coord: snapshot saved');
+        snap.log.info({ index, bytes, ms: Date.now() - started, released }, 'coord: snapshot saved');
       })
       .catch((err: unknown) => snap.log.error({ err, index }, 'coord: snapshot failed; the log keeps everything'))
       .finally(() => {

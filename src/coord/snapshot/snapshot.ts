@@ -20,23 +20,70 @@ export interface SnapshotState {
   leases: { id: number; ttl: number }[];
 }
 
-export function encodeSnapshot(state: SnapshotState): Buffer {
+/**
+ * The state a snapshot encodes, captured without encoding it: copies of each key's version list
+ * and of the event log. Versions and revision records are immutable, and writes and compaction
+ * change only the lists, so applying more commands leaves a capture as it was. Capturing costs
+ * a pointer copy per version; encoding (copying every value) can then happen later, in steps.
+ */
+export interface CapturedSnapshot {
+  readonly appliedIndex: number;
+  readonly minLeaseTtl: number;
+  readonly revision: number;
+  readonly compactRevision: number;
+  readonly compactedAt: number;
+  readonly histories: readonly { key: Buffer; versions: readonly KeyValue[] }[];
+  readonly log: readonly RevisionRecord[];
+  readonly leases: readonly { id: number; ttl: number }[];
+}
+
+export function captureSnapshot(state: SnapshotState): CapturedSnapshot {
+  const histories: { key: Buffer; versions: readonly KeyValue[] }[] = [];
+  for (const history of state.store.histories()) histories.push({ key: history.key, versions: history.versions.slice() });
+  if (histories.length !== state.store.indexedKeys) throw new Error('coord snapshot: the key index changed while it was captured');
+  return {
+    appliedIndex: state.appliedIndex,
+    minLeaseTtl: state.minLeaseTtl,
+    revision: state.store.currentRevision,
+    compactRevision: state.store.compactRevision,
+    compactedAt: state.store.compactedAt,
+    histories,
+    log: state.store.logRecords().slice(),
+    leases: state.leases.map((l) => ({ ...l })),
+  };
+}
+
+/** Versions or events encoded between two yields of encodeSteps. */
+const STEP_WORK = 4096;
+
+/**
+ * Encodes a capture, yielding after about every STEP_WORK versions or events so a caller can
+ * spread a large snapshot over several event-loop turns; the generator's return value is the
+ * snapshot. The bytes are those encodeSnapshot gives for the captured state.
+ */
+export function* encodeSteps(state: CapturedSnapshot): Generator<void, Buffer, void> {
+  let work = 0;
   const w = new Writer();
   w.raw(MAGIC);
   w.uint(state.appliedIndex);
   w.uint(state.minLeaseTtl);
-  w.uint(state.store.currentRevision);
-  w.uint(state.store.compactRevision);
-  w.int(state.store.compactedAt);
+  w.uint(state.revision);
+  w.uint(state.compactRevision);
+  w.int(state.compactedAt);
 
   const ids = new Map<KeyValue, number>();
-  w.uint(state.store.indexedKeys);
-  for (const history of state.store.histories()) {
+  w.uint(state.histories.length);
+  for (const history of state.histories) {
     w.bytes(history.key);
     w.uint(history.versions.length);
     for (const kv of history.versions) {
       writeKv(w, kv, false);
       ids.set(kv, ids.size);
+    }
+    work += history.versions.length + 1;
+    if (work >= STEP_WORK) {
+      work = 0;
+      yield;
     }
   }
 
@@ -49,7 +96,7 @@ export function encodeSnapshot(state: SnapshotState): Buffer {
     writeKv(w, kv, true);
     ids.set(kv, ids.size);
   };
-  const log = state.store.logRecords();
+  const log = state.log;
   w.uint(log.length);
   if (log.length > 0) w.uint(log[0]!.revision);
   for (const record of log) {
@@ -57,6 +104,11 @@ export function encodeSnapshot(state: SnapshotState): Buffer {
     for (const ev of record.events) {
       ref(ev.kv);
       ref(ev.prevKv);
+    }
+    work += record.events.length;
+    if (work >= STEP_WORK) {
+      work = 0;
+      yield;
     }
   }
 
@@ -69,6 +121,14 @@ export function encodeSnapshot(state: SnapshotState): Buffer {
   const trailer = Buffer.alloc(4);
   trailer.writeUInt32LE(crc32(body) >>> 0);
   return Buffer.concat([body, trailer]);
+}
+
+export function encodeSnapshot(state: SnapshotState): Buffer {
+  const steps = encodeSteps(captureSnapshot(state));
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
 }
 
 export function decodeSnapshot(buf: Buffer): SnapshotState {

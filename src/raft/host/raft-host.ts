@@ -35,6 +35,13 @@ export interface StateMachine<R = unknown> {
   apply(command: Uint8Array, index: number): R;
   /** The state as of the last applied index, for a compaction snapshot. */
   snapshot(): Uint8Array;
+  /**
+   * Optional, preferred to snapshot() for compaction snapshots: captures the state as of the
+   * last applied index cheaply (without encoding it) and returns how to encode that captured
+   * state later. The host calls the returned function after more entries were applied, off its
+   * Ready loop, so it must not read the live state.
+   */
+  captureSnapshot?(): () => Promise<Uint8Array>;
   /** Replaces the state with a snapshot image. The bootstrap snapshot's image is empty: the initial state. */
   restore(image: Uint8Array, index: number): void;
   /**
@@ -131,6 +138,8 @@ export class RaftHost<R = unknown> {
   private ticker: NodeJS.Timeout | null = null;
   private kickScheduled = false;
   private draining: Promise<void> | null = null;
+  /** A compaction snapshot being encoded and written in the background (see maybeSnapshot). */
+  private snapshotting: Promise<void> | null = null;
   private closed = false;
   private failure: Error | null = null;
   private readonly counters = { readies: 0, persists: 0, snapshots: 0 };
@@ -318,6 +327,7 @@ export class RaftHost<R = unknown> {
     this.ticker = null;
     await this.transport?.close();
     if (this.draining !== null) await this.draining;
+    if (this.snapshotting !== null) await this.snapshotting;
     this.requests.rejectAll(this.failure ?? new RaftHostClosedError());
     this.confRequests.rejectAll(this.failure ?? new RaftHostClosedError());
     await this.disk.close();
@@ -427,6 +437,8 @@ export class RaftHost<R = unknown> {
     const applyEarly = rd.snapshot === undefined && rd.committedEntries.every((e) => e.index <= stableLast);
     if (applyEarly) for (const e of rd.committedEntries) this.apply(e);
 
+    // A received snapshot replaces the log: a local one still being written must not land after it.
+    if (rd.snapshot !== undefined && this.snapshotting !== null) await this.snapshotting;
     if (rd.mustSync || rd.snapshot !== undefined) {
       const hardState = rd.hardState ?? this.lazyHardState;
       this.lazyHardState = undefined;
@@ -449,7 +461,7 @@ export class RaftHost<R = unknown> {
     if (!applyEarly) for (const e of rd.committedEntries) this.apply(e);
     this.requests.readStates(rd.readStates, this.applied);
     this.node.advance(rd);
-    await this.maybeSnapshot();
+    this.maybeSnapshot();
   }
 
   private send(messages: Message[]): void {
@@ -487,15 +499,41 @@ export class RaftHost<R = unknown> {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /**
+   * Every `snapshotEvery` applied entries: a compaction snapshot, kept off the Ready loop. The
+   * state is captured here, between two applies, so it is exactly the state at `applied`; it is
+   * encoded, written (file, fsync, rename) and marked in the WAL in the background while the
+   * loop keeps persisting, replicating and applying. Until the snapshot is durable no WAL
+   * segment is released, so a crash meanwhile recovers from the previous snapshot and the log.
+   */
+  private maybeSnapshot(): void {
     const every = this.opts.snapshotEvery ?? 10_000;
-    if (this.applied - this.snapshotIndex < every) return;
-    const snap = this.memory.createSnapshot(this.applied, this.conf, this.opts.stateMachine.snapshot());
-    await this.disk.saveSnapshot(snap);
-    this.snapshotIndex = snap.meta.index;
-    this.counters.snapshots++;
-    const upTo = this.applied - (this.opts.keepEntries ?? 5_000);
+    if (this.snapshotting !== null || this.applied - this.snapshotIndex < every) return;
+    const sm = this.opts.stateMachine;
+    const index = this.applied;
+    const conf = this.conf;
+    const encode = sm.captureSnapshot !== undefined ? sm.captureSnapshot() : ((image) => () => Promise.resolve(image))(sm.snapshot());
+    const saving = this.saveSnapshot(index, conf, encode)
+      .catch((err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))))
+      .finally(() => {
+        if (this.snapshotting === saving) this.snapshotting = null;
+      });
+    this.snapshotting = saving;
+  }
+
+  private async saveSnapshot(index: number, conf: ConfState, encode: () => Promise<Uint8Array>): Promise<void> {
+    const data = await encode();
+    // A snapshot received meanwhile (the drain waits for this one before persisting a received
+    // one, but it may have been applied before we started) already covers `index`.
+    if (this.closed || this.memory.snapshot().meta.index >= index) return;
+    // The in-memory log may shrink at once: it only serves followers, and a lagging one gets
+    // this snapshot. What a restart needs, the WAL, is released only once the file is durable.
+    const snap = this.memory.createSnapshot(index, conf, data);
+    this.snapshotIndex = Math.max(this.snapshotIndex, index);
+    const upTo = index - (this.opts.keepEntries ?? 5_000);
     if (upTo >= this.memory.firstIndex()) this.memory.compact(upTo);
+    await this.disk.saveSnapshot(snap);
+    this.counters.snapshots++;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ export interface PersistUpdate {
 
 export class DiskStorage {
   private busy = false;
+  private snapshotBusy = false;
 
   private constructor(
     private readonly wal: Wal,
@@ -81,6 +82,7 @@ export class DiskStorage {
     await this.exclusive(async () => {
       const { snapshot, entries, hardState } = update;
       if (snapshot === undefined && entries.length === 0 && hardState === undefined) return;
+      if (snapshot !== undefined && this.snapshotBusy) throw new Error('raft storage: a received snapshot while a local one is being saved');
       if (snapshot !== undefined) await this.snapshots.save(snapshot.meta.index, encodeSnapshot(snapshot));
       const marker = snapshot === undefined ? undefined : { index: snapshot.meta.index, term: snapshot.meta.term };
 
@@ -98,9 +100,16 @@ export class DiskStorage {
    * Stores a snapshot of the local state machine (its log entries stay) and releases the WAL
    * segments it makes redundant: everything before both its marker and the record holding
    * the entry after it.
+   *
+   * May run while persist() calls go on (the host writes compaction snapshots in the
+   * background): the marker is appended after whatever Ready records precede it in the WAL, and
+   * a local snapshot keeps the log entries after it, so replay is the same in either order. A
+   * persist() carrying a received snapshot must not overlap it (the host waits for it first).
    */
   async saveSnapshot(snapshot: Snapshot): Promise<number> {
-    return this.exclusive(async () => {
+    if (this.snapshotBusy) throw new Error('raft storage: overlapping saveSnapshot calls');
+    this.snapshotBusy = true;
+    try {
       const { index, term } = snapshot.meta;
       await this.snapshots.save(index, encodeSnapshot(snapshot));
       const markerLsn = this.wal.nextLsn;
@@ -108,8 +117,10 @@ export class DiskStorage {
       await this.wal.append(encodeLogRecord({ marker: { index, term }, entries: [], hardState: this.hardState }));
       this.runs.dropBelow(index + 1);
       const holder = this.runs.lsnOf(index + 1);
-      return this.wal.releaseBefore(holder === null ? markerLsn : Math.min(holder, markerLsn));
-    });
+      return await this.wal.releaseBefore(holder === null ? markerLsn : Math.min(holder, markerLsn));
+    } finally {
+      this.snapshotBusy = false;
+    }
   }
 
   walStats(): WalStats {
@@ -121,7 +132,7 @@ export class DiskStorage {
   }
 
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.busy) throw new Error('raft storage: overlapping persist/saveSnapshot calls');
+    if (this.busy) throw new Error('raft storage: overlapping persist calls');
     this.busy = true;
     try {
       return await fn();

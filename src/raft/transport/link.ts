@@ -1,7 +1,7 @@
 // The outbound half of a peer connection: one long-lived TCP connection carrying this node's
-// messages to one peer. Messages queue (bounded) and are written as one batch per event-loop
-// turn. Raft tolerates loss, so a full queue drops and reports the peer unreachable rather than
-// buffering without bound. Messages queue only while the connection is up or being set up:
+// messages to one peer. Messages queue (bounded) and are written as one batch at the end of
+// the operation that queued them. Raft tolerates loss, so a full queue drops and reports the
+// peer unreachable rather than buffering without bound. Messages queue only while the connection is up or being set up:
 // when it is lost they are dropped, as is whatever arrives during the reconnect backoff, so a
 // returning peer gets current messages (a probe, a snapshot) rather than a burst of stale ones.
 import { connect, type Socket } from 'node:net';
@@ -98,7 +98,10 @@ export class PeerLink {
   private schedule(): void {
     if (!this.ready || this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    // At the end of the current operation, not the next event-loop turn: everything one Ready
+    // (or one chain of Readys handled in microtasks) sends still goes in one write, and the
+    // message leaves before the leader's own WAL write starts (also deferred with nextTick).
+    process.nextTick(() => {
       this.flushScheduled = false;
       this.flush();
     });

@@ -57,6 +57,13 @@ export class P2CEwma implements Strategy {
     return this.cost(b.id, now) < this.cost(a.id, now) ? b : a;
   }
 
+  forget(endpointId: string): void {
+    const s = this.stats.get(endpointId);
+    if (s === undefined) return;
+    if (s.inFlight === 0) this.stats.delete(endpointId);
+    else s.ewmaMs = undefined;
+  }
+
   onStart(endpoint: Endpoint): void {
     const s = this.statsOf(endpoint.id);
     s.inFlight++;

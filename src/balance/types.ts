@@ -31,6 +31,11 @@ export interface Strategy {
   pick<E extends Endpoint>(endpoints: readonly E[], ctx?: PickContext): E | undefined;
   onStart(endpoint: Endpoint): void;
   onEnd(endpoint: Endpoint, outcome: CallOutcome): void;
+  /**
+   * Drops what the strategy learned about an endpoint (e.g. it went away and registered again, so
+   * the latency it showed while paused says nothing now). Calls still in flight stay counted.
+   */
+  forget?(endpointId: string): void;
 }
 
 /** Base for strategies that need no feedback. */

@@ -52,6 +52,11 @@ export class OutlierDetector {
     for (const id of keep) this.host(id);
   }
 
+  /** Forgets an endpoint's history (it came back as a fresh registration). */
+  forget(id: string): void {
+    this.hosts.delete(id);
+  }
+
   record(id: string, ok: boolean): void {
     const h = this.host(id);
     const now = this.options.now();

@@ -89,6 +89,8 @@ export class CallPipeline {
   private readonly defaultTimeoutMs: number;
   private readonly failover: FailoverOptions;
   private readonly unsubscribe: () => void;
+  /** Per instance, how to abandon each call waiting on it (see failInFlight). */
+  private readonly inFlight = new Map<string, Set<(error: ShoalError) => void>>();
 
   constructor(private readonly options: PipelineOptions) {
     this.policy = options.policy ?? {};
@@ -110,9 +112,23 @@ export class CallPipeline {
     });
     // Outlier pools follow the view; breakers of instances that left are dropped.
     this.unsubscribe = options.view.onChange((change) => {
+      const id = change.instance.id;
       const state = this.services.get(change.instance.service);
       if (state !== undefined) state.poolKnown = false;
-      if (change.type === 'down') this.breakers.retain(options.view.all().map((r) => r.id));
+      if (change.type === 'down') {
+        this.breakers.retain(options.view.all().map((r) => r.id));
+        // A lease that expired means the instance stopped answering (killed, paused, cut off):
+        // calls still waiting on it would only wait out their deadline. Fail them now as
+        // "may have run", so idempotent ones are retried elsewhere while budget remains. A
+        // deregistered instance is draining and still answers what it received.
+        if (change.reason !== 'deregistered') this.failInFlight(id, change.reason);
+      } else if (change.type === 'up') {
+        // Back under a new lease (e.g. resumed after SIGSTOP): what it showed while gone —
+        // timeouts, an ejection, a huge latency estimate — says nothing about it now.
+        options.view.eject(id, 0);
+        state?.outliers?.forget(id);
+        for (const strategy of state?.strategies.values() ?? []) strategy.forget?.(id);
+      }
     });
   }
 
@@ -201,7 +217,10 @@ export class CallPipeline {
    * one not tried yet by this call when there is one, balanced by the service's strategy.
    */
   private choose(state: ServiceState, service: string, options: CallOptions, tried: ReadonlySet<string>): { endpoint: InstanceRecord; strategy: Strategy } {
-    const instances = this.options.view.instances(service, options.version);
+    let instances = this.options.view.instances(service, options.version);
+    // Panic routing: when ejection has hidden every ready instance, offer them all rather than
+    // fail — outlier detection must never turn a degraded service into an outage.
+    if (instances.length === 0) instances = this.options.view.all().filter((r) => r.service === service && r.ready && (options.version === undefined || r.version === options.version));
     if (instances.length === 0) {
       throw new ShoalError({
         code: ErrorCode.NO_ENDPOINT,
@@ -252,7 +271,8 @@ export class CallPipeline {
     const t0 = this.now();
     let outcome: CallOutcome | undefined;
     try {
-      const result = await this.options.transport.call<T>(url, wireAction, params, meta, { timeoutMs: remaining });
+      const sent = this.options.transport.call<T>(url, wireAction, params, meta, { timeoutMs: remaining });
+      const result = await this.watchInFlight(endpoint.id, sent);
       outcome = { ok: true, latencyMs: this.now() - t0 };
       breaker.success(permit);
       this.recordOutlier(state, endpoint, true);
@@ -270,6 +290,34 @@ export class CallPipeline {
     } finally {
       strategy.onEnd(endpoint, outcome ?? { ok: false, latencyMs: this.now() - t0 });
     }
+  }
+
+  /** Resolves as the call does, or rejects early if the instance's lease expires meanwhile. */
+  private watchInFlight<T>(instanceId: string, sent: Promise<T>): Promise<T> {
+    let calls = this.inFlight.get(instanceId);
+    if (calls === undefined) this.inFlight.set(instanceId, (calls = new Set()));
+    let abandon!: (error: ShoalError) => void;
+    const lost = new Promise<never>((_, reject) => (abandon = reject));
+    calls.add(abandon);
+    sent.catch(() => undefined); // if `lost` wins, the call's own late failure is nobody's business
+    return Promise.race([sent, lost]).finally(() => {
+      calls.delete(abandon);
+      if (calls.size === 0 && this.inFlight.get(instanceId) === calls) this.inFlight.delete(instanceId);
+    });
+  }
+
+  private failInFlight(instanceId: string, reason: string): void {
+    const calls = this.inFlight.get(instanceId);
+    if (calls === undefined) return;
+    this.inFlight.delete(instanceId);
+    const error = new ShoalError({
+      code: ErrorCode.UNAVAILABLE,
+      message: `instance ${instanceId} left the registry (${reason}) while the call was in flight`,
+      retryable: false,
+      instance: instanceId,
+      details: { maybeExecuted: true },
+    });
+    for (const abandon of calls) abandon(error);
   }
 
   private recordOutlier(state: ServiceState, endpoint: InstanceRecord, ok: boolean): void {

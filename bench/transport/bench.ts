@@ -3,17 +3,25 @@
 // run, the scenarios interleaved round by round so background load hits them alike.
 //
 //   bash bench/transport/run.sh [--duration 10] [--conc 1,16,128] [--rounds 2] [--scenarios shoal-tcp,moleculer-tcp,moleculer-nats,shoal-http]
+//   bash bench/service/run.sh   (the same harness with --name service --scenarios shoal-runtime,shoal-tcp,moleculer-tcp,moleculer-nats)
+//
+// `shoal-runtime` is the whole runtime, not the bare transport: echo hosted by startServices
+// (runFromEnv) and registered in a one-node `shoal coord` started for the run (temp dir, free
+// port, stopped by PID), called through connectBroker's pipeline (discovery view, balancing,
+// breaker, deadline, spans, metrics). Shoal's processes run the build in SHOAL_DIST when set
+// (bench/service/build.sh), else the sources through tsx.
 //
 // Every server is started here and stopped by its PID. Prints a table and appends the run to
 // bench/results/transport-<date>.json.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
+import { shoalCode } from './shoal-build.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -27,6 +35,8 @@ for (let i = 2; i < process.argv.length; i++) {
 const durationSec = Number(args.get('duration') ?? 10);
 const concs = args.get('conc') ?? '1,16,128';
 const rounds = Number(args.get('rounds') ?? 2);
+const benchName = args.get('name') ?? 'transport';
+if (!/^[a-z][a-z0-9-]*$/.test(benchName)) throw new Error(`--name: lowercase letters, digits and -, got "${benchName}"`);
 const anchorDir = path.resolve(process.env.MOLECULER_ANCHOR_DIR ?? path.join(repo, '..', 'shared', 'bench', 'moleculer'));
 const anchorModules = path.join(here, 'anchor', 'node_modules');
 const natsBin = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).stdout.trim();
@@ -130,14 +140,15 @@ class CpuSampler {
   private readonly first = new Map<number, number>();
   private readonly timer: NodeJS.Timeout;
   constructor(private readonly pids: () => (number | undefined)[]) {
-    this.sample();
+    this.sample(true);
     this.timer = setInterval(() => this.sample(), 1000);
   }
-  private sample(): void {
+  private sample(initial = false): void {
     for (const pid of this.pids()) {
       const t = pidTicks(pid);
       if (pid === undefined || t === undefined) continue;
-      if (!this.first.has(pid)) this.first.set(pid, 0); // started inside the window: count all of it
+      // Running before the window (the run's coordinator): count from now; started inside it: all of it.
+      if (!this.first.has(pid)) this.first.set(pid, initial ? t : 0);
       this.last.set(pid, t);
     }
   }
@@ -155,17 +166,62 @@ class CpuSampler {
 }
 
 const tsxNode = ['--import', 'tsx'];
+const shoalDist = process.env.SHOAL_DIST;
+
+/** The one-node coordinator the `shoal-runtime` scenario registers in; started on first use, kept for the run. */
+interface Coord {
+  child: ChildProcess;
+  endpoint: string;
+  dataDir: string;
+}
+let coord: Coord | undefined;
+async function startCoord(): Promise<Coord> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'shoal-bench-coord-'));
+  const url = `http://127.0.0.1:${port}`;
+  const main = shoalDist ? [path.join(shoalDist, 'cli', 'main.js')] : [...tsxNode, path.join(repo, 'src', 'cli', 'main.ts')];
+  const child = spawn(process.execPath, [...main, 'coord', '--name', 'n1', '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url], {
+    cwd: repo,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  // Readiness is its log line (stderr, pino JSON), as test/support/shoal-coord.ts waits for it.
+  await new Promise<void>((resolve, reject) => {
+    const rl = createInterface({ input: child.stderr! });
+    const tail: string[] = [];
+    const timer = setTimeout(() => reject(new Error(`shoal coord: not ready after 30 s\n${tail.join('\n')}`)), 30_000);
+    rl.on('line', (line) => {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      if (line.includes('ready to serve client requests')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`shoal coord exited with ${code} before it was ready\n${tail.join('\n')}`));
+    });
+  });
+  return { child, endpoint: `127.0.0.1:${port}`, dataDir };
+}
 const anchorEnv = { ...process.env, NODE_PATH: anchorModules };
 
 async function runScenario(scenario: string, label: string): Promise<LoadResult[]> {
   const children: ChildProcess[] = [];
   let natsServer: ChildProcess | undefined;
-  const pids = (): (number | undefined)[] => [...children.map((c) => c.pid), natsServer?.pid];
+  const pids = (): (number | undefined)[] => [...children.map((c) => c.pid), natsServer?.pid, scenario === 'shoal-runtime' ? coord?.child.pid : undefined];
   const sampler = new CpuSampler(pids);
   try {
     let server: ChildProcess;
     let client: ChildProcess;
-    if (scenario === 'shoal-tcp' || scenario === 'shoal-http') {
+    if (scenario === 'shoal-runtime') {
+      coord ??= await startCoord();
+      const env: NodeJS.ProcessEnv = { ...process.env, SHOAL_COORD: coord.endpoint, SHOAL_PORT: '0', SHOAL_HOST: '127.0.0.1' };
+      server = spawn(process.execPath, [...tsxNode, path.join(here, 'runtime-server.ts')], { cwd: repo, env, stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(server);
+      await waitForLine(server, (l) => l.startsWith('ready '), 'shoal runtime server');
+      client = spawn(process.execPath, [...tsxNode, path.join(here, 'runtime-client.ts'), String(durationSec), concs, label], { cwd: repo, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    } else if (scenario === 'shoal-tcp' || scenario === 'shoal-http') {
       server = spawn(process.execPath, [...tsxNode, path.join(here, 'server.ts')], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(server);
       const ready = JSON.parse(await waitForLine(server, (l) => l.includes('"ready"'), 'shoal server')) as { tcp: string; http: string };
@@ -208,6 +264,7 @@ const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').s
 const startedAt = new Date();
 const rows: Row[] = [];
 console.log(`# bench/transport  ${startedAt.toISOString()}  ${os.cpus().length} cores (${os.cpus()[0]?.model})  node ${process.version}`);
+console.log(`# Shoal code: ${shoalCode()}  (machine shared with other work: see load avg / foreign CPU per row)`);
 console.log(`# ${durationSec} s per concurrency, c=${concs}, ${rounds} round(s), scenarios ${wanted.join(', ')}`);
 for (let round = 1; round <= rounds; round++) {
   // Rotate the order each round so neither side always runs first (or last) in a round.
@@ -234,27 +291,33 @@ for (const c of concs.split(',').map(Number)) {
     }
   }
 }
-const ratios = ['| c | round | Shoal TCP / Moleculer TCP ops/s | p99 Shoal / Moleculer |', '|---:|---:|---:|---:|'];
+const ratios = ['| c | round | Shoal scenario | ÷ Moleculer TCP ops/s | p99 Shoal ÷ Moleculer TCP |', '|---:|---:|---|---:|---:|'];
 for (const c of concs.split(',').map(Number)) {
   for (let round = 1; round <= rounds; round++) {
-    const s = rows.find((x) => x.scenario === 'shoal-tcp' && x.concurrency === c && x.round === round);
     const m = rows.find((x) => x.scenario === 'moleculer-tcp' && x.concurrency === c && x.round === round);
-    if (s && m) ratios.push(`| ${c} | ${round} | ${(s.rps / m.rps).toFixed(2)}× | ${(s.p99_ms / m.p99_ms).toFixed(2)}× |`);
+    for (const name of ['shoal-runtime', 'shoal-tcp']) {
+      const s = rows.find((x) => x.scenario === name && x.concurrency === c && x.round === round);
+      if (s && m) ratios.push(`| ${c} | ${round} | ${name} | ${(s.rps / m.rps).toFixed(2)}× | ${(s.p99_ms / m.p99_ms).toFixed(2)}× |`);
+    }
   }
+}
+if (coord !== undefined) {
+  await stop(coord.child);
+  rmSync(coord.dataDir, { recursive: true, force: true });
 }
 console.log('\n' + table.join('\n'));
 if (ratios.length > 2) console.log('\n' + ratios.join('\n'));
 
 const outDir = path.join(repo, 'bench', 'results');
 mkdirSync(outDir, { recursive: true });
-const file = path.join(outDir, `transport-${startedAt.toISOString().slice(0, 10)}.json`);
+const file = path.join(outDir, `${benchName}-${startedAt.toISOString().slice(0, 10)}.json`);
 const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { runs: unknown[] }).runs : [];
 const run = {
   date: startedAt.toISOString(),
-  command: `bash bench/transport/run.sh ${process.argv.slice(2).join(' ')}`.trim(),
+  command: `bash bench/${benchName === 'service' ? 'service' : 'transport'}/run.sh ${process.argv.slice(2).join(' ')}`.trim(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, platform: `${os.type()} ${os.release()}` },
-  config: { durationSec, concurrencies: concs, rounds, scenarios: wanted, payload: { a: 1, b: 'hello' }, anchor: 'moleculer 0.15.2 (JSON serializer, defaults), shared/bench/moleculer scripts unmodified' },
+  config: { durationSec, concurrencies: concs, rounds, scenarios: wanted, shoalCode: shoalCode(), payload: { a: 1, b: 'hello' }, anchor: 'moleculer 0.15.2 (JSON serializer, defaults), shared/bench/moleculer scripts unmodified' },
   results: rows,
 };
-writeFileSync(file, JSON.stringify({ benchmark: 'transport', runs: [...previous, run] }, null, 2) + '\n');
+writeFileSync(file, JSON.stringify({ benchmark: benchName, runs: [...previous, run] }, null, 2) + '\n');
 console.log(`\nwrote ${path.relative(process.cwd(), file)} (run ${previous.length + 1} of the day)`);

@@ -1,8 +1,10 @@
 // Process B of the transport bench: calls echo.echo on process A in a closed loop, with the same
 // payload, warm-up and output lines as the Moleculer anchor's client.js.
 //   node --import tsx bench/transport/client.ts <endpointUrl> [durationSec=10] [concurrencies=1,16,128] [label]
-import { createTransportClient } from '../../src/transport/index.js';
 import { runLoad } from './load.js';
+import { shoalModule } from './shoal-build.js';
+
+const { createTransportClient } = (await import(shoalModule('transport/index'))) as typeof import('../../src/transport/index.js');
 
 const PAYLOAD = { a: 1, b: 'hello' };
 const url = process.argv[2];

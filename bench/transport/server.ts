@@ -1,7 +1,9 @@
 // Process A of the transport bench: an instance hosting `echo` (and `add`) on Shoal's transport,
 // TCP and HTTP. Prints one JSON line with its URLs when ready; drains and exits on SIGTERM.
 //   node --import tsx bench/transport/server.ts
-import { createTransportServer } from '../../src/transport/index.js';
+import { shoalModule } from './shoal-build.js';
+
+const { createTransportServer } = (await import(shoalModule('transport/index'))) as typeof import('../../src/transport/index.js');
 
 const server = await createTransportServer({
   instanceId: `bench-server-${process.pid}`,

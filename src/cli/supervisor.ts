@@ -115,14 +115,19 @@ export class Supervisor {
   }
 
   /** Stops every child: SIGTERM by PID, SIGKILL after the grace period. Idempotent. */
-  stop(): Promise<void> {
+  /**
+   * Stops every child: SIGTERM by PID, SIGKILL after the grace period. Idempotent. `stage` orders
+   * the stop: children of stage 0 first, then 1, … (e.g. the gateway, then the services that
+   * deregister from the coordinators, then the coordinators). No restart happens meanwhile.
+   */
+  stop(stage: (name: string) => number = () => 0): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all(
-        [...this.children.values()].map(async (r) => {
-          if (r.restartTimer !== null) clearTimeout(r.restartTimer);
-          await this.terminate(r);
-        }),
-      );
+      const all = [...this.children.entries()];
+      for (const [, r] of all) if (r.restartTimer !== null) clearTimeout(r.restartTimer);
+      const stages = [...new Set(all.map(([name]) => stage(name)))].sort((a, b) => a - b);
+      for (const s of stages) {
+        await Promise.all(all.filter(([name]) => stage(name) === s).map(([, r]) => this.terminate(r)));
+      }
     })();
     return this.stopping;
   }

@@ -74,7 +74,10 @@ async function runUp(flags: UpFlags): Promise<void> {
     if (stopping) return;
     stopping = true;
     say(`${why}: stopping ${[...supervisor.pids()].map(([n, pid]) => `${n} (pid ${pid})`).join(', ') || 'nothing'}`);
-    void Promise.all(onStop.map((f) => f())).then(() => supervisor.stop()).then(() => {
+    // The edge first, then the services (which deregister while the coordinators still run), then
+    // the coordinators.
+    const stage = (name: string): number => (name === 'gateway' ? 0 : layout.coordinators.some((c) => c.name === name) ? 2 : 1);
+    void Promise.all(onStop.map((f) => f())).then(() => supervisor.stop(stage)).then(() => {
       say('stopped');
       process.exit(0);
     });

@@ -33,3 +33,6 @@ export {
   type ShoalEventTables,
 } from './runtime/index.js';
 export type { InstanceRecord } from './discovery/types.js';
+// Distributed transactions (barrier, saga, two-phase commit) and the coordinator client they use.
+export * from './txn/index.js';
+export { createCoordClient, acquireLock, type CoordClientOptions } from './recipes/index.js';

@@ -15,6 +15,7 @@ export interface ServiceSpec {
 export const SHOP_SERVICES: readonly ServiceSpec[] = [
   { service: 'users', entry: 'shop/users/main', instances: 2 },
   { service: 'goods', entry: 'shop/goods/main', instances: 2 },
+  { service: 'orders', entry: 'shop/orders/main', instances: 2 },
 ];
 
 /** Local defaults for the first admin account; override with SHOP_ADMIN_EMAIL / SHOP_ADMIN_PASSWORD. */

@@ -1,6 +1,7 @@
-// The shop's REST routes (DESIGN 3.3) as a table over the users and goods actions. Orders come in
-// a later issue: add their entries here (or in a sibling table passed to createGateway's routes).
+// The shop's REST routes (DESIGN 3.3) as a table over the users, goods and orders actions (the
+// order routes live in order-routes.ts).
 import { z } from 'zod';
+import { orderRoutes } from './order-routes.js';
 import { defineRoute, type RouteSpec } from './route-table.js';
 
 /** Money is integer cents; bound on prices and stock levels the edge accepts. */
@@ -128,4 +129,5 @@ export const shopRoutes: readonly RouteSpec[] = [
     result: GoodsSchema,
     handler: ({ params, body }, ctx) => ctx.call('goods.update', { id: params.id, ...body }),
   }),
+  ...orderRoutes,
 ];

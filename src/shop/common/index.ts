@@ -4,6 +4,7 @@ export {
   ServiceDb,
   isUniqueViolation,
   serviceDbPath,
+  syncQueries,
   type Migration,
   type ServiceDbOptions,
   type SyncQueries,
@@ -11,3 +12,4 @@ export {
 export { IdGenerator, looksLikeId, type IdPrefix, type IdSource } from './ids.js';
 export { ShopErrorCode, invalidArgument, notFound, shopError, storeClosed } from './errors.js';
 export { parseInput } from './validate.js';
+export { enqueueEventIn } from './outbox.js';

@@ -61,21 +61,7 @@ export class ServiceDb<DB> {
     this.file = file;
     this.#raw = raw;
     this.kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database: raw }) });
-    this.#sync = {
-      all: <R>(query: Compilable<R>): R[] => {
-        const { sql, parameters } = query.compile();
-        return raw.prepare(sql).all(...parameters) as R[];
-      },
-      first: <R>(query: Compilable<R>): R | undefined => {
-        const { sql, parameters } = query.compile();
-        // all(), not get(): a statement is stepped to its end, whatever it returns.
-        return raw.prepare(sql).all(...parameters)[0] as R | undefined;
-      },
-      run: (query: Compilable<unknown>): { changes: number } => {
-        const { sql, parameters } = query.compile();
-        return { changes: raw.prepare(sql).run(...parameters).changes };
-      },
-    };
+    this.#sync = syncQueries(raw);
   }
 
   /** Opens (creating if needed) the file, sets the pragmas and applies pending migrations. */
@@ -116,6 +102,15 @@ export class ServiceDb<DB> {
     );
   }
 
+  /**
+   * The better-sqlite3 handle, for code that must run synchronously inside `transaction(fn)` next
+   * to the business change (the txn barrier, 2PC participant and saga log work on it) or migrate
+   * its own tables at open. Never for async use: kysely owns the connection between awaits.
+   */
+  get sqlite(): Database.Database {
+    return this.#raw;
+  }
+
   /** The schema version this file is at. */
   schemaVersion(): number {
     return this.#raw.pragma('user_version', { simple: true }) as number;
@@ -125,6 +120,29 @@ export class ServiceDb<DB> {
     // Kysely's destroy closes the better-sqlite3 handle (the driver owns it once given).
     await this.kysely.destroy();
   }
+}
+
+/**
+ * Synchronous kysely-built queries on a better-sqlite3 handle: what `ServiceDb.transaction` hands
+ * its fn, and what code called back inside someone else's transaction on the same handle (a saga's
+ * onFinished) uses.
+ */
+export function syncQueries(raw: Database.Database): SyncQueries {
+  return {
+    all: <R>(query: Compilable<R>): R[] => {
+      const { sql, parameters } = query.compile();
+      return raw.prepare(sql).all(...parameters) as R[];
+    },
+    first: <R>(query: Compilable<R>): R | undefined => {
+      const { sql, parameters } = query.compile();
+      // all(), not get(): a statement is stepped to its end, whatever it returns.
+      return raw.prepare(sql).all(...parameters)[0] as R | undefined;
+    },
+    run: (query: Compilable<unknown>): { changes: number } => {
+      const { sql, parameters } = query.compile();
+      return { changes: raw.prepare(sql).run(...parameters).changes };
+    },
+  };
 }
 
 function assertMigrations(migrations: readonly Migration[]): void {

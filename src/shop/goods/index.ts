@@ -5,7 +5,17 @@ export { GoodsStore, type GoodsStoreOptions } from './store.js';
 export { goodsMigrations, type GoodsDatabase, type ReservationState } from './migrations.js';
 export { releaseIn, reserveIn } from './stock.js';
 export {
+  abortReserveIn,
+  branchRequestId,
+  commitReserveIn,
+  prepareReserveIn,
+  releaseHeld,
+  sagaReleaseIn,
+  sagaReserveIn,
+} from './branches.js';
+export {
   CreateGoodsParams,
+  FinishReserveParams,
   DEFAULT_PAGE_SIZE,
   GetGoodsParams,
   Goods,
@@ -15,10 +25,14 @@ export {
   MAX_PRICE_CENTS,
   MAX_RESERVE_QTY,
   MAX_STOCK,
+  PrepareReserveParams,
   Release,
   ReleaseParams,
   RequestId,
   Reservation,
+  ReserveBranchResult,
   ReserveParams,
+  SagaReleaseParams,
+  SagaReserveParams,
   UpdateGoodsParams,
 } from './schemas.js';

@@ -1,6 +1,7 @@
 // The goods service's action params and results as zod schemas (runtime validation, store
 // input checks, OpenAPI documentation).
 import { z } from 'zod';
+import { BranchParamsSchema } from '../common/txn.js';
 
 /** Upper bound of a price (integer cents) and of a stock level set through the API. */
 export const MAX_PRICE_CENTS = 1_000_000_000;
@@ -86,3 +87,29 @@ export const Release = z.object({
   stock: z.int().min(0),
 });
 export type Release = z.infer<typeof Release>;
+
+/** A saga step's branch (gid, branch) plus what to reserve: the reservation's requestId is `${gid}/${branch}`. */
+export const SagaReserveParams = z.object({ id: GoodsId, qty: z.int().min(1).max(MAX_RESERVE_QTY) }).extend(BranchParamsSchema.shape);
+export type SagaReserveParams = z.input<typeof SagaReserveParams>;
+
+/** The compensation of a SagaReserve branch (a qty, if sent, is ignored: what the branch took is put back). */
+export const SagaReleaseParams = z.object({ id: GoodsId }).extend(BranchParamsSchema.shape);
+export type SagaReleaseParams = z.input<typeof SagaReleaseParams>;
+
+/** 2PC phase one: take qty from the stock into a reservation held until commit or abort. */
+export const PrepareReserveParams = SagaReserveParams;
+export type PrepareReserveParams = z.input<typeof PrepareReserveParams>;
+
+/** 2PC phase two (commit or abort) of a prepared reservation. */
+export const FinishReserveParams = z.object({ id: GoodsId }).extend(BranchParamsSchema.shape);
+export type FinishReserveParams = z.input<typeof FinishReserveParams>;
+
+/** What a prepare, commit or abort did: `applied` false for a repeat or a no-op. */
+export const ReserveBranchResult = z.object({
+  goodsId: z.string(),
+  /** Units this call moved (taken by prepare, put back by abort); 0 when it did nothing. */
+  qty: z.int().min(0),
+  applied: z.boolean(),
+  stock: z.int().min(0),
+});
+export type ReserveBranchResult = z.infer<typeof ReserveBranchResult>;

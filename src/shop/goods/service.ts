@@ -1,6 +1,7 @@
 // The goods service: action definitions over a GoodsStore opened at start.
 import { defineService, type ServiceDefinition } from '../../index.js';
 import { serviceDbPath, storeClosed } from '../common/index.js';
+import { startParticipantResolver, type Etcd3 } from '../common/txn.js';
 import {
   CreateGoodsParams,
   GetGoodsParams,
@@ -10,7 +11,12 @@ import {
   Release,
   ReleaseParams,
   Reservation,
+  ReserveBranchResult,
+  PrepareReserveParams,
+  FinishReserveParams,
   ReserveParams,
+  SagaReleaseParams,
+  SagaReserveParams,
   UpdateGoodsParams,
 } from './schemas.js';
 import { GoodsStore, type GoodsStoreOptions } from './store.js';
@@ -23,12 +29,20 @@ export interface GoodsServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Database file; default `<host.dataDir, i.e. SHOAL_DATA_DIR>/goods.db`. */
   file?: string;
+  /**
+   * Coordinator client for the 2PC in-doubt resolver (owned by the caller); default: one from
+   * SHOAL_COORD in env (closed at stop). Without either, no resolver runs.
+   */
+  coord?: Etcd3;
+  /** In-doubt resolver: branches prepared this long ago are finished by the stored decision. */
+  inDoubt?: { olderThanMs?: number; intervalMs?: number };
   store?: GoodsStoreOptions;
 }
 
 export function createGoodsService(options: GoodsServiceOptions = {}): ServiceDefinition {
   const env = options.env ?? process.env;
   let store: GoodsStore | undefined;
+  let stopResolver: (() => Promise<void>) | undefined;
   const open = (): GoodsStore => {
     if (!store) throw storeClosed(GOODS_SERVICE);
     return store;
@@ -84,11 +98,58 @@ export function createGoodsService(options: GoodsServiceOptions = {}): ServiceDe
         idempotent: true,
         handler: (ctx) => open().release(ctx.params),
       },
+      sagaReserve: {
+        description:
+          'Saga step of an order: reserve qty for branch (gid, branch), once, with the barrier in the same transaction. OUT_OF_STOCK refuses; BRANCH_COMPENSATED if the branch was compensated already.',
+        params: SagaReserveParams,
+        result: ReserveBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().sagaReserve(ctx.params),
+      },
+      sagaRelease: {
+        description: 'Compensation of sagaReserve: put back what the branch took, once; a no-op success if it never ran (and it never will).',
+        params: SagaReleaseParams,
+        result: ReserveBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().sagaRelease(ctx.params),
+      },
+      prepareReserve: {
+        description: '2PC phase one of an order: take qty into a reservation held for (gid, branch), durably. OUT_OF_STOCK refuses; BRANCH_COMPENSATED if the branch was aborted already.',
+        params: PrepareReserveParams,
+        result: ReserveBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().prepareReserve(ctx.params),
+      },
+      commitReserve: {
+        description: '2PC commit: the held reservation becomes final. Idempotent.',
+        params: FinishReserveParams,
+        result: ReserveBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().commitReserve(ctx.params),
+      },
+      abortReserve: {
+        description: '2PC abort: put the held stock back; a no-op success if the branch never prepared (and then it never will). Idempotent.',
+        params: FinishReserveParams,
+        result: ReserveBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().abortReserve(ctx.params),
+      },
     },
     started(host) {
-      store ??= GoodsStore.open(options.file ?? serviceDbPath(GOODS_SERVICE, host.dataDir ?? env.SHOAL_DATA_DIR), options.store);
+      const s = (store ??= GoodsStore.open(options.file ?? serviceDbPath(GOODS_SERVICE, host.dataDir ?? env.SHOAL_DATA_DIR), options.store));
+      stopResolver = startParticipantResolver({
+        coord: options.coord,
+        env,
+        instanceId: host.instanceId,
+        logger: host.logger,
+        inDoubt: options.inDoubt,
+        create: (o) => s.inDoubtResolver(o),
+      });
     },
     async stopped() {
+      const stop = stopResolver;
+      stopResolver = undefined;
+      await stop?.();
       const s = store;
       store = undefined;
       await s?.close();

@@ -1,7 +1,7 @@
 // The goods service's business logic over its own database. Stock and price changes are single
 // UPDATE statements; reserve/release are `stock = stock - n WHERE stock >= n` (and its inverse)
 // next to their reservations row inside ServiceDb.transaction (stock.ts).
-import { IdGenerator, ServiceDb, notFound, parseInput, type ServiceDbOptions } from '../common/index.js';
+import { IdGenerator, ServiceDb, notFound, parseInput, syncQueries, type ServiceDbOptions } from '../common/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { goodsMigrations, type GoodsDatabase, type GoodsTable } from './migrations.js';
 import {
@@ -10,13 +10,20 @@ import {
   ListGoodsParams,
   UpdateGoodsParams,
   type Goods,
+  type FinishReserveParams,
   type GoodsPage,
+  type PrepareReserveParams,
   type Release,
   type ReleaseParams,
   type ReserveParams,
   type Reservation,
+  type ReserveBranchResult,
+  type SagaReleaseParams,
+  type SagaReserveParams,
 } from './schemas.js';
 import { releaseIn, reserveIn } from './stock.js';
+import { abortReserveIn, commitReserveIn, prepareReserveIn, releaseHeld, sagaReleaseIn, sagaReserveIn } from './branches.js';
+import { InDoubtResolver, migrateParticipantTables, type InDoubtResolverOptions } from '../common/txn.js';
 
 export interface GoodsStoreOptions extends ServiceDbOptions {
   /** Unix milliseconds; for timestamps and ids. */
@@ -35,7 +42,15 @@ export class GoodsStore {
   }
 
   static open(file: string, options: GoodsStoreOptions = {}): GoodsStore {
-    return new GoodsStore(ServiceDb.open<GoodsDatabase>(file, goodsMigrations, options), options);
+    const db = ServiceDb.open<GoodsDatabase>(file, goodsMigrations, options);
+    try {
+      // src/txn's own tables (CREATE IF NOT EXISTS): the barrier and the 2PC participant log.
+      migrateParticipantTables(db.sqlite);
+    } catch (err) {
+      void db.close();
+      throw err;
+    }
+    return new GoodsStore(db, options);
   }
 
   async create(input: CreateGoodsParams): Promise<Goods> {
@@ -107,6 +122,50 @@ export class GoodsStore {
     // Parsed inside the step; the clock is read before the write lock is taken.
     const now = this.#now();
     return this.db.transaction((q) => releaseIn(q, this.db.kysely, input, now));
+  }
+
+  /** Saga action of an order: reserve once per (gid, branch), barrier in the same transaction. */
+  async sagaReserve(input: SagaReserveParams): Promise<ReserveBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => sagaReserveIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /** Saga compensation: release what sagaReserve of this branch took, if it ran. */
+  async sagaRelease(input: SagaReleaseParams): Promise<ReserveBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => sagaReleaseIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /** 2PC phase one: reserve into a held reservation (OUT_OF_STOCK refuses). */
+  async prepareReserve(input: PrepareReserveParams): Promise<ReserveBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => prepareReserveIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /** 2PC commit of a prepared reservation. */
+  async commitReserve(input: FinishReserveParams): Promise<ReserveBranchResult> {
+    return this.db.transaction((q) => commitReserveIn(this.db.sqlite, q, this.db.kysely, input));
+  }
+
+  /** 2PC abort: puts the held stock back (a no-op if never prepared). */
+  async abortReserve(input: FinishReserveParams): Promise<ReserveBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => abortReserveIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /**
+   * Finishes prepared reservations whose coordinator went away, by the decision stored in the
+   * coordinator (or a presumed abort). Commit has nothing to do beyond the prepared row.
+   */
+  inDoubtResolver(options: Omit<InDoubtResolverOptions, 'db' | 'onCommit' | 'onAbort'>): InDoubtResolver {
+    return new InDoubtResolver({
+      ...options,
+      db: this.db.sqlite,
+      onCommit: () => undefined,
+      onAbort: (gid, branch, resources, db) => {
+        releaseHeld(syncQueries(db), this.db.kysely, gid, branch, resources, this.#now());
+      },
+    });
   }
 
   async close(): Promise<void> {

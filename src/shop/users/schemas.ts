@@ -1,6 +1,7 @@
 // The users service's action params and results as zod schemas: the runtime validates params
 // with them, the store parses its input with them, the gateway documents them (OpenAPI).
 import { z } from 'zod';
+import { BranchParamsSchema } from '../common/txn.js';
 
 /** Largest single deposit: one million in currency units. */
 export const MAX_DEPOSIT_CENTS = 100_000_000;
@@ -99,3 +100,29 @@ export type RefundParams = z.input<typeof RefundParams>;
 
 export const EnsureAdminParams = z.object({ email: Email, password: NewPassword, name: Name });
 export type EnsureAdminParams = z.input<typeof EnsureAdminParams>;
+
+/** A saga step's branch (gid, branch) plus what to debit: the debit's requestId is `${gid}/${branch}`. */
+export const SagaDebitParams = z.object({ id: UserId, amount: z.int().min(1).max(MAX_DEBIT_CENTS) }).extend(BranchParamsSchema.shape);
+export type SagaDebitParams = z.input<typeof SagaDebitParams>;
+
+/** The compensation of a SagaDebit branch (an amount, if sent, is ignored: what the branch took is given back). */
+export const SagaRefundParams = z.object({ id: UserId }).extend(BranchParamsSchema.shape);
+export type SagaRefundParams = z.input<typeof SagaRefundParams>;
+
+/** 2PC phase one: take amount from the wallet into a debit held until commit or abort. */
+export const PrepareDebitParams = SagaDebitParams;
+export type PrepareDebitParams = z.input<typeof PrepareDebitParams>;
+
+/** 2PC phase two (commit or abort) of a prepared debit. */
+export const FinishDebitParams = z.object({ id: UserId }).extend(BranchParamsSchema.shape);
+export type FinishDebitParams = z.input<typeof FinishDebitParams>;
+
+/** What a prepare, commit or abort did: `applied` false for a repeat or a no-op. */
+export const DebitBranchResult = z.object({
+  userId: z.string(),
+  /** Cents this call moved (taken by prepare, given back by abort); 0 when it did nothing. */
+  amount: z.int().min(0),
+  applied: z.boolean(),
+  wallet: z.int().min(0),
+});
+export type DebitBranchResult = z.infer<typeof DebitBranchResult>;

@@ -2,15 +2,21 @@
 // translate; the store holds the logic. Nothing here logs params (they carry passwords).
 import { defineService, type ServiceDefinition, type ServiceHandle } from '../../index.js';
 import { serviceDbPath, storeClosed } from '../common/index.js';
+import { startParticipantResolver, type Etcd3 } from '../common/txn.js';
 import {
   AuthResult,
   AuthenticateParams,
   CreateUserParams,
+  DebitBranchResult,
+  PrepareDebitParams,
+  FinishDebitParams,
   DebitParams,
   DepositParams,
   EnsureAdminParams,
   GetUserParams,
   RefundParams,
+  SagaDebitParams,
+  SagaRefundParams,
   User,
 } from './schemas.js';
 import { UsersStore, type UsersStoreOptions } from './store.js';
@@ -23,12 +29,20 @@ export interface UsersServiceOptions {
   env?: NodeJS.ProcessEnv;
   /** Database file; default `<host.dataDir, i.e. SHOAL_DATA_DIR>/users.db`. */
   file?: string;
+  /**
+   * Coordinator client for the 2PC in-doubt resolver (owned by the caller); default: one from
+   * SHOAL_COORD in env (closed at stop). Without either, no resolver runs.
+   */
+  coord?: Etcd3;
+  /** In-doubt resolver: branches prepared this long ago are finished by the stored decision. */
+  inDoubt?: { olderThanMs?: number; intervalMs?: number };
   store?: UsersStoreOptions;
 }
 
 export function createUsersService(options: UsersServiceOptions = {}): ServiceDefinition {
   const env = options.env ?? process.env;
   let store: UsersStore | undefined;
+  let stopResolver: (() => Promise<void>) | undefined;
   const open = (): UsersStore => {
     if (!store) throw storeClosed(USERS_SERVICE);
     return store;
@@ -85,6 +99,21 @@ export function createUsersService(options: UsersServiceOptions = {}): ServiceDe
         idempotent: true,
         handler: (ctx) => open().refund(ctx.params),
       },
+      sagaDebit: {
+        description:
+          'Saga step of an order: debit amount for branch (gid, branch), once, with the barrier in the same transaction. INSUFFICIENT_FUNDS refuses; BRANCH_COMPENSATED if the branch was compensated already.',
+        params: SagaDebitParams,
+        result: DebitBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().sagaDebit(ctx.params),
+      },
+      sagaRefund: {
+        description: 'Compensation of sagaDebit: give back what the branch took, once; a no-op success if it never ran (and it never will).',
+        params: SagaRefundParams,
+        result: DebitBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().sagaRefund(ctx.params),
+      },
       ensureAdmin: {
         description: 'Create the admin account unless a user with this email exists (then it is returned unchanged).',
         params: EnsureAdminParams,
@@ -92,11 +121,41 @@ export function createUsersService(options: UsersServiceOptions = {}): ServiceDe
         idempotent: true,
         handler: (ctx) => open().ensureAdmin(ctx.params),
       },
+      prepareDebit: {
+        description: '2PC phase one of an order: take amount into a debit held for (gid, branch), durably. INSUFFICIENT_FUNDS refuses; BRANCH_COMPENSATED if the branch was aborted already.',
+        params: PrepareDebitParams,
+        result: DebitBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().prepareDebit(ctx.params),
+      },
+      commitDebit: {
+        description: '2PC commit: the held debit becomes final. Idempotent.',
+        params: FinishDebitParams,
+        result: DebitBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().commitDebit(ctx.params),
+      },
+      abortDebit: {
+        description: '2PC abort: give the held money back; a no-op success if the branch never prepared (and then it never will). Idempotent.',
+        params: FinishDebitParams,
+        result: DebitBranchResult,
+        idempotent: true,
+        handler: (ctx) => open().abortDebit(ctx.params),
+      },
     },
     async started(host) {
       store ??= UsersStore.open(options.file ?? serviceDbPath(USERS_SERVICE, host.dataDir ?? env.SHOAL_DATA_DIR), options.store);
       try {
         await ensureAdminFromEnv(store, env, host.logger);
+        const s = store;
+        stopResolver = startParticipantResolver({
+          coord: options.coord,
+          env,
+          instanceId: host.instanceId,
+          logger: host.logger,
+          inDoubt: options.inDoubt,
+          create: (o) => s.inDoubtResolver(o),
+        });
       } catch (err) {
         // A failed start gets no stopped() call: close here.
         const s = store;
@@ -106,6 +165,9 @@ export function createUsersService(options: UsersServiceOptions = {}): ServiceDe
       }
     },
     async stopped() {
+      const stop = stopResolver;
+      stopResolver = undefined;
+      await stop?.();
       const s = store;
       store = undefined;
       await s?.close();

@@ -11,10 +11,13 @@ import {
   notFound,
   parseInput,
   shopError,
+  syncQueries,
   type ServiceDbOptions,
 } from '../common/index.js';
 import { PUBLIC_COLUMNS, debitIn, outstandingDebits, refundIn, type PublicRow } from './debits.js';
 import { usersMigrations, type UsersDatabase } from './migrations.js';
+import { abortDebitIn, commitDebitIn, prepareDebitIn, refundHeld, sagaDebitIn, sagaRefundIn } from './branches.js';
+import { InDoubtResolver, migrateParticipantTables, type InDoubtResolverOptions } from '../common/txn.js';
 import {
   AuthenticateParams,
   CreateUserParams,
@@ -23,8 +26,13 @@ import {
   GetUserParams,
   MAX_WALLET_CENTS,
   type AuthResult,
+  type DebitBranchResult,
   type DebitParams,
+  type FinishDebitParams,
+  type PrepareDebitParams,
   type RefundParams,
+  type SagaDebitParams,
+  type SagaRefundParams,
   type Role,
   type User,
 } from './schemas.js';
@@ -53,7 +61,15 @@ export class UsersStore {
   }
 
   static open(file: string, options: UsersStoreOptions = {}): UsersStore {
-    return new UsersStore(ServiceDb.open<UsersDatabase>(file, usersMigrations, options), options);
+    const db = ServiceDb.open<UsersDatabase>(file, usersMigrations, options);
+    try {
+      // src/txn's own tables (CREATE IF NOT EXISTS): the barrier and the 2PC participant log.
+      migrateParticipantTables(db.sqlite);
+    } catch (err) {
+      void db.close();
+      throw err;
+    }
+    return new UsersStore(db, options);
   }
 
   async create(input: CreateUserParams): Promise<User> {
@@ -170,6 +186,50 @@ export class UsersStore {
     // Parsed inside the step; the clock is read before the write lock is taken.
     const now = this.#now();
     return toUser(await this.db.transaction((q) => refundIn(q, this.db.kysely, input, now)));
+  }
+
+  /** Saga action of an order: debit once per (gid, branch), barrier in the same transaction. */
+  async sagaDebit(input: SagaDebitParams): Promise<DebitBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => sagaDebitIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /** Saga compensation: refund what sagaDebit of this branch took, if it ran. */
+  async sagaRefund(input: SagaRefundParams): Promise<DebitBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => sagaRefundIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /** 2PC phase one: debit into a held debit (INSUFFICIENT_FUNDS refuses). */
+  async prepareDebit(input: PrepareDebitParams): Promise<DebitBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => prepareDebitIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /** 2PC commit of a prepared debit. */
+  async commitDebit(input: FinishDebitParams): Promise<DebitBranchResult> {
+    return this.db.transaction((q) => commitDebitIn(this.db.sqlite, q, this.db.kysely, input));
+  }
+
+  /** 2PC abort: gives the held money back (a no-op if never prepared). */
+  async abortDebit(input: FinishDebitParams): Promise<DebitBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => abortDebitIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /**
+   * Finishes prepared debits whose coordinator went away, by the decision stored in the
+   * coordinator (or a presumed abort). Commit has nothing to do beyond the prepared row.
+   */
+  inDoubtResolver(options: Omit<InDoubtResolverOptions, 'db' | 'onCommit' | 'onAbort'>): InDoubtResolver {
+    return new InDoubtResolver({
+      ...options,
+      db: this.db.sqlite,
+      onCommit: () => undefined,
+      onAbort: (gid, branch, resources, db) => {
+        refundHeld(syncQueries(db), this.db.kysely, gid, branch, resources, this.#now());
+      },
+    });
   }
 
   /** Creates the admin account unless some user already has this email (then returns it unchanged). */

@@ -12,6 +12,16 @@ export default tseslint.config(
     },
   },
   {
+    // The shop is an application on Shoal: it imports Shoal only through the public entry point.
+    files: ['src/shop/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^\\.\\./\\.\\./(?!index\\.js$)', message: 'src/shop imports Shoal only through src/index.ts (../../index.js)' }] },
+      ],
+    },
+  },
+  {
     files: ['bin/**/*.js', 'bench/**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
   },

@@ -1,17 +1,11 @@
-// The shop's one seam to Shoal's transactions (src/txn: barrier, saga, 2PC) and to the
-// coordinator client (src/recipes' no-blind-retry createCoordClient). DESIGN section 1 has shop/
-// import Shoal only through src/index.ts; until that file re-exports these, they come in here and
-// nowhere else, so moving to the public entry is a change of this file only.
+// The shop's one seam to Shoal's transactions (barrier, saga, 2PC) and to the coordinator client
+// (the no-blind-retry createCoordClient), all from Shoal's public entry point (src/index.ts).
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { parseCoordEndpoints } from '../../index.js';
-import { createCoordClient } from '../../recipes/index.js';
+import { createCoordClient, migrateBarrierSqlite, migrateTwoPcSqlite, parseCoordEndpoints, type InDoubtResolver, type InDoubtResolverOptions } from '../../index.js';
 
-import { migrateBarrierSqlite } from '../../txn/barrier/index.js';
-import { migrateTwoPcSqlite, type InDoubtResolver, type InDoubtResolverOptions } from '../../txn/twopc/index.js';
-
-export { BranchParamsSchema, barrierSqlite, branchCompensatedError, migrateBarrierSqlite, BRANCH_COMPENSATED } from '../../txn/barrier/index.js';
+export { BranchParamsSchema, barrierSqlite, branchCompensatedError, migrateBarrierSqlite, BRANCH_COMPENSATED } from '../../index.js';
 export {
   InDoubtResolver,
   TwoPhaseCoordinator,
@@ -21,9 +15,9 @@ export {
   migrateTwoPcSqlite,
   prepareSqlite,
   type InDoubtResolverOptions,
-} from '../../txn/twopc/index.js';
-export { SagaOrchestrator, migrateSagaSqlite, type RecoveryLock } from '../../txn/saga/index.js';
-export type { BarrierOutcome, BranchParams, SagaResult, SagaSpec, SagaStep, TwoPcBranch, TwoPcResult, TwoPcSpec, TxnDecision } from '../../txn/index.js';
+} from '../../index.js';
+export { SagaOrchestrator, migrateSagaSqlite, type RecoveryLock } from '../../index.js';
+export type { BarrierOutcome, BranchParams, SagaResult, SagaSpec, SagaStep, TwoPcBranch, TwoPcResult, TwoPcSpec, TxnDecision } from '../../index.js';
 export type { Etcd3 };
 
 /** Creates src/txn's participant tables if missing: the barrier and the 2PC prepared log. */

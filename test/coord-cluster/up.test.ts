@@ -1,5 +1,5 @@
 // `shoal up` and `shoal status --json` end to end: the supervised shop cluster (3 coordinators,
-// 2 users, 2 goods, the gateway) in a temp data dir, its status, scale and kill through the
+// 2 each of users, goods and orders, the gateway) in a temp data dir, its status, scale and kill through the
 // control socket, a clean stop on SIGINT (exit 0, every child gone), and a restart of the same
 // data dir that finds the data again.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,12 +39,12 @@ describe('shoal up / status / scale / kill', () => {
     const first = await startShoalUp({ dataDir, port });
     stage('cluster ready');
     started.push(first);
-    const s = await statusUntil((x) => x.json.instances.filter((i) => i.healthy).length === 4);
+    const s = await statusUntil((x) => x.json.instances.filter((i) => i.healthy).length === 6);
     expect(s.code).toBe(0);
     expect(s.json.coordinators.map((c) => c.name)).toEqual(['coord1', 'coord2', 'coord3']);
     expect(s.json.coordinators.every((c) => c.healthy && c.raftTerm > 0 && c.raftIndex > 0 && /^[0-9a-f]+$/.test(c.id))).toBe(true);
     expect(s.json.coordinators.filter((c) => c.leader)).toHaveLength(1);
-    expect(s.json.instances.map((i) => i.service).sort()).toEqual(['goods', 'goods', 'users', 'users']);
+    expect(s.json.instances.map((i) => i.service).sort()).toEqual(['goods', 'goods', 'orders', 'orders', 'users', 'users']);
 
     const etcd = new Etcd3({ hosts: s.json.coordinators.map((c) => c.url) });
     try {
@@ -72,7 +72,7 @@ describe('shoal up / status / scale / kill', () => {
 
     stage('killed and replaced');
     const pids = first.childPids();
-    expect(pids.length).toBeGreaterThanOrEqual(8); // 3 coordinators, 4 instances, the gateway (and restarts)
+    expect(pids.length).toBeGreaterThanOrEqual(10); // 3 coordinators, 6 instances, the gateway (and restarts)
     expect(await first.stop('SIGINT')).toBe(0);
     expect(pids.filter(alive)).toEqual([]);
 
@@ -88,5 +88,5 @@ describe('shoal up / status / scale / kill', () => {
     }
     expect(await second.stop('SIGTERM')).toBe(0);
     expect(second.childPids().filter(alive)).toEqual([]);
-  }, 240_000);
+  }, 360_000);
 });

@@ -13,7 +13,7 @@ let up: ShoalUp | undefined;
 
 beforeAll(async () => {
   up = await startShoalUp({ dataDir: join(root, 'data'), port: await shoalUpPort() });
-}, 120_000);
+}, 200_000);
 
 afterAll(async () => {
   if (up !== undefined) {
@@ -49,22 +49,25 @@ describe('README tour', () => {
     expect(result.code).toBe(0);
     const lines = result.stdout.split('\n').filter((l) => l.trim() !== '');
     const answers = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    const [created, deposited, list, goods, me, refused] = answers as [
+    const [created, deposited, list, goods, placed, me, refused] = answers as [
       { id: string; email: string; wallet: number; password?: unknown },
       { wallet: number },
       { items: { name: string }[] },
-      { name: string; price: number; stock: number },
+      { id: string; name: string; price: number; stock: number },
+      { order: { status: string; total: number; items: { goodsId: string; qty: number }[] }; user: { id: string } },
       { email: string; wallet: number },
       { error: { code: string; message: string } },
     ];
-    expect(answers).toHaveLength(6);
+    expect(answers).toHaveLength(7);
     expect(created.email).toBe('ada@example.com');
     expect(created.wallet).toBe(0);
     expect(JSON.stringify(created)).not.toContain('correct horse');
     expect(deposited.wallet).toBe(5000);
     expect(list.items.map((i) => i.name)).toContain('Teapot');
     expect(goods).toMatchObject({ name: 'Teapot', price: 1999, stock: 10 });
-    expect(me).toMatchObject({ email: 'ada@example.com', wallet: 5000 });
+    expect(placed.order).toMatchObject({ status: 'confirmed', total: 2 * 1999, items: [{ goodsId: goods.id, qty: 2 }] });
+    expect(placed.user.id).toBe(created.id);
+    expect(me).toMatchObject({ email: 'ada@example.com', wallet: 5000 - 2 * 1999 });
     expect(refused.error.code).toBe('PERMISSION_DENIED');
   }, 60_000);
 });

@@ -128,7 +128,7 @@ function summary(name: string, w: WindowStats, extra: string): void {
 
 beforeAll(async () => {
   // Trust-proxy so each simulated client of the load is its own address to the rate limiter (load.ts).
-  shop = await ShopUp.start({ SHOAL_TRUST_PROXY: '1' }, 100_000);
+  shop = await ShopUp.start({ SHOAL_TRUST_PROXY: '1' }, 180_000);
   etcd = new Etcd3({ hosts: shop.coordinators().map((h) => `http://${h}`) });
 
   const admin = await api('POST', '/api/v1/auth/login', { email: 'admin@shop.local', password: 'shoal-admin-local' });

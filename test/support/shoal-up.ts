@@ -1,4 +1,4 @@
-// `shoal up` as a test fixture: the whole shop cluster (3 coordinators, 2 users, 2 goods, the
+// `shoal up` as a test fixture: the whole shop cluster (3 coordinators, 2 each of users, goods and orders, the
 // gateway) in a temp data dir on a free block of ports, run from source with tsx. Resolves once
 // `shoal up` says everything is ready; `stop()` sends SIGINT and waits for the exit.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -51,8 +51,8 @@ export function startShoalUp(options: { dataDir: string; port: number; readyWith
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`shoal up not ready within ${options.readyWithin ?? 90_000} ms:\n${out.join('')}`));
-    }, options.readyWithin ?? 90_000);
+      reject(new Error(`shoal up not ready within ${options.readyWithin ?? 180_000} ms:\n${out.join('')}`));
+    }, options.readyWithin ?? 180_000);
     const onData = (chunk: Buffer): void => {
       out.push(chunk.toString());
       if (ready.test(out.join(''))) {

@@ -153,7 +153,7 @@ beforeAll(async () => {
   const w = windowStats(warm.samples, warmFrom, Infinity);
   summary('warm-up (no fault)', w, `good/s: [${goodPerSecond(warm.samples, warmFrom, 2).join(', ')}]`);
   expect(w.failures).toBe(0);
-}, 150_000);
+}, 240_000);
 
 afterAll(async () => {
   for (const load of loads) await load.close();

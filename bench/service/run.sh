@@ -4,6 +4,9 @@
 #   bash bench/service/run.sh [--duration 10] [--conc 1,16,128] [--rounds 2] [--scenarios shoal-runtime,shoal-tcp,moleculer-tcp,moleculer-nats]
 # Shoal runs from a private build (bench/service/build.sh); if it does not compile, from the
 # sources through tsx (the results say which). SHOAL_BENCH_TSX=1 forces tsx.
+# A/B in one run: build the code before a change with `bash bench/service/build.sh /tmp/base`,
+# then SHOAL_DIST_BASE=/tmp/base/dist and add the scenario `shoal-runtime-base`. Runtime rows
+# also print CPU µs per call (client and server).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"

@@ -209,18 +209,24 @@ const anchorEnv = { ...process.env, NODE_PATH: anchorModules };
 async function runScenario(scenario: string, label: string): Promise<LoadResult[]> {
   const children: ChildProcess[] = [];
   let natsServer: ChildProcess | undefined;
-  const pids = (): (number | undefined)[] => [...children.map((c) => c.pid), natsServer?.pid, scenario === 'shoal-runtime' ? coord?.child.pid : undefined];
+  const pids = (): (number | undefined)[] => [...children.map((c) => c.pid), natsServer?.pid, scenario.startsWith('shoal-runtime') ? coord?.child.pid : undefined];
   const sampler = new CpuSampler(pids);
   try {
     let server: ChildProcess;
     let client: ChildProcess;
-    if (scenario === 'shoal-runtime') {
+    if (scenario === 'shoal-runtime' || scenario === 'shoal-runtime-base') {
       coord ??= await startCoord();
       const env: NodeJS.ProcessEnv = { ...process.env, SHOAL_COORD: coord.endpoint, SHOAL_PORT: '0', SHOAL_HOST: '127.0.0.1' };
+      // `shoal-runtime-base`: the same processes on another build (SHOAL_DIST_BASE), to compare a
+      // change with the code before it side by side in one run.
+      if (scenario === 'shoal-runtime-base') {
+        if (!process.env.SHOAL_DIST_BASE) throw new Error('shoal-runtime-base needs SHOAL_DIST_BASE (a build made by bench/service/build.sh <dir>)');
+        env.SHOAL_DIST = process.env.SHOAL_DIST_BASE;
+      }
       server = spawn(process.execPath, [...tsxNode, path.join(here, 'runtime-server.ts')], { cwd: repo, env, stdio: ['ignore', 'pipe', 'ignore'] });
       children.push(server);
       await waitForLine(server, (l) => l.startsWith('ready '), 'shoal runtime server');
-      client = spawn(process.execPath, [...tsxNode, path.join(here, 'runtime-client.ts'), String(durationSec), concs, label], { cwd: repo, env, stdio: ['ignore', 'pipe', 'inherit'] });
+      client = spawn(process.execPath, [...tsxNode, path.join(here, 'runtime-client.ts'), String(durationSec), concs, label], { cwd: repo, env: { ...env, SHOAL_BENCH_SERVER_PID: String(server.pid) }, stdio: ['ignore', 'pipe', 'inherit'] });
     } else if (scenario === 'shoal-tcp' || scenario === 'shoal-http') {
       server = spawn(process.execPath, [...tsxNode, path.join(here, 'server.ts')], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(server);
@@ -260,6 +266,11 @@ async function runScenario(scenario: string, label: string): Promise<LoadResult[
   }
 }
 
+/** CPU µs per call (client + server), when the scenario's client measured it (shoal-runtime). */
+const cpuNote = (r: object): string => {
+  const cpu = (r as { cpuUsPerCall?: { client: number; server?: number } }).cpuUsPerCall;
+  return cpu === undefined ? '' : `  cpu/call client ${cpu.client} µs + server ${cpu.server ?? '?'} µs`;
+};
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const startedAt = new Date();
 const rows: Row[] = [];
@@ -277,7 +288,7 @@ for (let round = 1; round <= rounds; round++) {
       const row = { ...(r as Row), scenario, label: `r${round}`, round, loadavgBefore: before, loadavgAfter: after };
       rows.push(row);
       console.log(
-        `${scenario.padEnd(15)} r${round} c=${String(r.concurrency).padEnd(4)} ${String(r.rps).padStart(7)} ops/s  p50 ${r.p50_ms.toFixed(3)} ms  p99 ${r.p99_ms.toFixed(3)} ms  err ${r.errors}  foreign ${row.foreignCores} cores  load ${after}`,
+        `${scenario.padEnd(15)} r${round} c=${String(r.concurrency).padEnd(4)} ${String(r.rps).padStart(7)} ops/s  p50 ${r.p50_ms.toFixed(3)} ms  p99 ${r.p99_ms.toFixed(3)} ms  err ${r.errors}  foreign ${row.foreignCores} cores  load ${after}${cpuNote(r)}`,
       );
     }
   }

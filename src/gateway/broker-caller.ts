@@ -7,8 +7,14 @@ import type { Broker, Caller, CallOptions } from '../runtime/index.js';
 export function brokerCaller(broker: Pick<Broker, 'call' | 'callWithin'>): Caller {
   return {
     call<T = unknown>(action: string, params?: unknown, options: CallOptions = {}): Promise<T> {
-      const { traceparent, ...meta } = options.meta ?? {};
+      const given = options.meta;
+      const traceparent = given?.traceparent;
       if (typeof traceparent !== 'string') return broker.call<T>(action, params, options);
+      // The rest of the meta, without traceparent (a loop, not a rest spread: this runs per request).
+      let meta: Record<string, unknown> | undefined;
+      for (const key in given) {
+        if (key !== 'traceparent' && Object.prototype.hasOwnProperty.call(given, key)) (meta ??= {})[key] = given[key];
+      }
       // No upstream deadline: the gateway's own bound arrives as options.timeoutMs.
       return broker.callWithin<T>({ deadline: Deadline.NONE, traceparent }, action, params, { ...options, meta });
     },

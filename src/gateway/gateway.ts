@@ -4,9 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
@@ -21,7 +20,7 @@ import {
 } from '../auth/index.js';
 import type { Caller, CallOptions } from '../runtime/index.js';
 import { ADMIN_PATHS, adminRequestHandler, type Observability } from '../observe/index.js';
-import { authHook } from './auth-hook.js';
+import { authHook, VerifiedTokenCache } from './auth-hook.js';
 import { DEFAULT_ERROR_STATUSES, HttpError, mapError, toOAuthError, type MappedError } from './errors.js';
 import { registerOAuthRoutes } from './oauth-routes.js';
 import { createRateLimiters, type RateLimitOptions } from './rate-limit.js';
@@ -66,6 +65,16 @@ export interface GatewayOptions {
   trustProxy?: boolean | string | string[];
   /** A pino logger for request logs; default the observability logger, else none. */
   logger?: Logger | false;
+  /**
+   * Request logs: `slow` (default) logs one line for a 5xx answer or a request slower than
+   * slowRequestMs (server faults are also logged with their error); `all` is fastify's request
+   * logging (two lines per request at info); `off` only the fault lines.
+   */
+  requestLog?: RequestLogMode;
+  /** Default 1,000 ms. */
+  slowRequestMs?: number;
+  /** Verified access tokens remembered until they expire (see VerifiedTokenCache); 0 turns it off. Default 10,000. */
+  tokenCacheSize?: number;
   observability?: Observability;
   /** Serve /docs (swagger-ui) and /docs/json. Default true. */
   docs?: boolean;
@@ -74,6 +83,8 @@ export interface GatewayOptions {
   /** Extra error code → status mappings (e.g. a later table's OUT_OF_STOCK: 409). */
   errorStatuses?: Record<string, number>;
 }
+
+export type RequestLogMode = 'slow' | 'all' | 'off';
 
 export interface GatewayHandle {
   readonly tokens: TokenService;
@@ -109,7 +120,8 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
   const refreshStore =
     options.refreshStore ??
     (options.dataDir !== undefined ? (ownedStore = new SqliteRefreshTokenStore(join(options.dataDir, REFRESH_DB_FILE))) : new MemoryRefreshTokenStore());
-  const tokens = createTokenService({
+  const verifiedTokens = new VerifiedTokenCache({ now, ...(options.tokenCacheSize !== undefined && options.tokenCacheSize > 0 ? { max: options.tokenCacheSize } : {}) });
+  const issued = createTokenService({
     issuer: options.issuer ?? 'http://127.0.0.1',
     audience: options.audience ?? 'shoal-shop-api',
     keyRing,
@@ -118,6 +130,21 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
     ...(options.refreshTokenTtlSeconds !== undefined ? { refreshTokenTtlSeconds: options.refreshTokenTtlSeconds } : {}),
   });
+  // Every revocation goes through this introspector (the revoke route, app.gateway.tokens), so
+  // the verified-token cache hears of each one.
+  const tokens: TokenService = {
+    ...issued,
+    introspector: {
+      ...issued.introspector,
+      revoke: async (token: string) => {
+        try {
+          return await issued.introspector.revoke(token);
+        } finally {
+          verifiedTokens.revoked(token);
+        }
+      },
+    },
+  };
 
   const logger = options.logger === false ? undefined : (options.logger ?? options.observability?.logger);
   const sendMapped = (request: FastifyRequest, reply: FastifyReply, mapped: MappedError, err: unknown): void => {
@@ -131,8 +158,13 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     }
   };
 
+  const requestLog = options.requestLog ?? 'slow';
+  const slowRequestMs = options.slowRequestMs ?? 1_000;
+  if (!(slowRequestMs >= 0)) throw new TypeError('slowRequestMs must be >= 0');
   const app = Fastify({
     ...(logger !== undefined ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    // Two synchronous log lines per request cost more than the rest of a cached GET.
+    logController: new LogController({ disableRequestLogging: requestLog !== 'all' }),
     bodyLimit,
     trustProxy: options.trustProxy ?? false,
     onProtoPoisoning: 'error',
@@ -168,7 +200,7 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
   app.setErrorHandler((err, request, reply) => sendMapped(request, reply, mapError(err, statuses), err));
   app.setNotFoundHandler((request, reply) => sendMapped(request, reply, mapError(new HttpError(404, 'NOT_FOUND', 'no such route')), undefined));
 
-  installTelemetry(app, options.observability);
+  installTelemetry(app, options.observability, requestLog === 'slow' && logger !== undefined ? { slowRequestMs } : undefined);
   await app.register(cors, {
     // A function, not a list, so a refused origin gets no CORS headers at all (and no 5xx).
     origin: (origin, cb) => cb(null, origin !== undefined && (options.corsOrigins ?? []).includes(origin)),
@@ -178,14 +210,37 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     credentials: false,
     maxAge: 600,
   });
-  await app.register(rateLimit, { global: false });
-  const limits = createRateLimiters(app, options.rateLimit ?? {});
-  const authenticate = authHook(tokens);
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config?.unlimited === true) return;
-    await limits.byIp(request, reply);
-    await authenticate(request);
-    await limits.byUser(request, reply);
+  const limits = createRateLimiters(options.rateLimit ?? {});
+  const authenticate = authHook(tokens, options.tokenCacheSize === 0 ? undefined : verifiedTokens);
+  // Not async: the limits are synchronous, and a public route needs no token, so most requests
+  // pass this hook without a promise.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.routeOptions.config?.unlimited === true) {
+      done();
+      return;
+    }
+    try {
+      limits.byIp(request, reply);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    if ((request.routeOptions.config?.auth ?? 'public') === 'public') {
+      done();
+      return;
+    }
+    authenticate(request).then(
+      () => {
+        try {
+          limits.byUser(request, reply);
+        } catch (err) {
+          done(err as Error);
+          return;
+        }
+        done();
+      },
+      (err: unknown) => done(err as Error),
+    );
   });
 
   if (options.docs !== false) {
@@ -222,11 +277,10 @@ function routeContext(request: FastifyRequest, caller: Caller, callTimeoutMs: nu
     auth,
     headers: request.headers,
     call<T>(action: string, params: unknown, callOptions: CallOptions = {}): Promise<T> {
-      const meta: Record<string, unknown> = {
-        ...(auth !== null ? { auth: { sub: auth.sub, role: auth.role } } : {}),
-        ...(request.traceparent !== undefined ? { traceparent: request.traceparent } : {}),
-        ...callOptions.meta,
-      };
+      const meta: Record<string, unknown> = {};
+      if (auth !== null) meta.auth = { sub: auth.sub, role: auth.role };
+      if (request.traceparent !== undefined) meta.traceparent = request.traceparent;
+      if (callOptions.meta !== undefined) Object.assign(meta, callOptions.meta);
       const timeoutMs = Math.min(callOptions.timeoutMs ?? callTimeoutMs, callTimeoutMs);
       return caller.call<T>(action, params, { ...callOptions, timeoutMs, meta });
     },

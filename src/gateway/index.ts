@@ -7,11 +7,13 @@ export {
   createGateway,
   type GatewayHandle,
   type GatewayOptions,
+  type RequestLogMode,
 } from './gateway.js';
 export { defineRoute, type AuthRequirement, type Identity, type RouteContext, type RouteSpec } from './route-table.js';
 export { shopRoutes, MAX_CENTS } from './shop-routes.js';
 export { DEFAULT_ERROR_STATUSES, HttpError, mapError, type ErrorBody } from './errors.js';
-export type { RateLimitOptions } from './rate-limit.js';
+export { FixedWindowLimiter, type RateLimitOptions } from './rate-limit.js';
+export { VerifiedTokenCache, type VerifiedTokenCacheOptions } from './auth-hook.js';
 export type { TokenPair, TokenService } from './tokens.js';
 export { SqliteRefreshTokenStore } from './sqlite-refresh-store.js';
 export { brokerCaller } from './broker-caller.js';

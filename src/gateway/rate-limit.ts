@@ -1,7 +1,13 @@
-// Rate limits with @fastify/rate-limit's windows and store, applied in our own order: per client
-// IP before anything else (so floods cost nothing beyond a counter), then per user once the
-// token is verified, plus a tight per-IP limit on routes that check passwords.
-import type { FastifyInstance, FastifyRequest, FastifyReply } from 'fastify';
+// Rate limits applied in our own order: per client IP before anything else (so floods cost
+// nothing beyond a counter), then per user once the token is verified, plus a tight per-IP limit
+// on routes that check passwords.
+//
+// Fixed windows counted in memory, with @fastify/rate-limit's local-store semantics (a key's
+// window starts at its first request; a request is over the limit when the window's count
+// exceeds max; x-ratelimit-limit / x-ratelimit-remaining on every limited-route answer), but
+// synchronous: the plugin's limiter was an async function with a promise around its store per
+// check, two or three per request.
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
 
 export interface RateLimitOptions {
@@ -13,33 +19,79 @@ export interface RateLimitOptions {
   credentialsMax?: number;
   /** Window length in ms. Default 60,000. */
   timeWindowMs?: number;
+  /** Keys remembered per limit; past it the oldest is forgotten. Default 10,000. */
+  maxKeys?: number;
+  /** ms clock. Default Date.now. */
+  now?: () => number;
 }
-
-type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
 
 export interface RateLimiters {
-  byIp(request: FastifyRequest, reply: FastifyReply): Promise<void>;
-  byUser(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Throws HttpError 429 when the client IP (or, on password routes, its password checks) is over the limit. */
+  byIp(request: FastifyRequest, reply: FastifyReply): void;
+  /** Throws HttpError 429 when the request's verified user is over the limit. */
+  byUser(request: FastifyRequest, reply: FastifyReply): void;
 }
 
-/** Needs @fastify/rate-limit registered (global: false) on `app`. */
-export function createRateLimiters(app: FastifyInstance, options: RateLimitOptions): RateLimiters {
-  const timeWindow = options.timeWindowMs ?? 60_000;
+interface Window {
+  startedAt: number;
+  count: number;
+}
+
+/** One limit: a counter per key per fixed window. */
+export class FixedWindowLimiter {
+  private readonly windows = new Map<string, Window>();
+
+  constructor(
+    readonly max: number,
+    private readonly windowMs: number,
+    private readonly maxKeys: number,
+    private readonly now: () => number,
+  ) {
+    if (!Number.isInteger(max) || max < 1) throw new TypeError('rate limit max must be a positive integer');
+    if (!(windowMs > 0)) throw new TypeError('rate limit window must be positive');
+    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new TypeError('rate limit maxKeys must be a positive integer');
+  }
+
+  /** Counts one request for `key`: its count in the current window and the ms left in it. */
+  hit(key: string): { count: number; ttlMs: number } {
+    const now = this.now();
+    let w = this.windows.get(key);
+    if (w === undefined || w.startedAt + this.windowMs <= now) {
+      if (w === undefined && this.windows.size >= this.maxKeys) this.evict(now);
+      w = { startedAt: now, count: 0 };
+      this.windows.set(key, w);
+    }
+    w.count++;
+    return { count: w.count, ttlMs: this.windowMs - (now - w.startedAt) };
+  }
+
+  /** Drops ended windows; if none has ended, the oldest key (insertion order). */
+  private evict(now: number): void {
+    for (const [key, w] of this.windows) {
+      if (w.startedAt + this.windowMs <= now) this.windows.delete(key);
+    }
+    if (this.windows.size >= this.maxKeys) this.windows.delete(this.windows.keys().next().value!);
+  }
+}
+
+export function createRateLimiters(options: RateLimitOptions): RateLimiters {
+  const windowMs = options.timeWindowMs ?? 60_000;
+  const maxKeys = options.maxKeys ?? 10_000;
+  const now = options.now ?? Date.now;
   const positive = (n: number, what: string): number => {
     if (!Number.isInteger(n) || n < 1) throw new TypeError(`rateLimit.${what} must be a positive integer`);
     return n;
   };
-  const ip = app.createRateLimit({ max: positive(options.max ?? 600, 'max'), timeWindow, keyGenerator: (r) => `ip:${r.ip}` });
-  const credentials = app.createRateLimit({ max: positive(options.credentialsMax ?? 30, 'credentialsMax'), timeWindow, keyGenerator: (r) => `pw:${r.ip}` });
-  const user = app.createRateLimit({ max: positive(options.userMax ?? 300, 'userMax'), timeWindow, keyGenerator: (r) => `user:${r.identity?.sub ?? ''}` });
+  const ip = new FixedWindowLimiter(positive(options.max ?? 600, 'max'), windowMs, maxKeys, now);
+  const credentials = new FixedWindowLimiter(positive(options.credentialsMax ?? 30, 'credentialsMax'), windowMs, maxKeys, now);
+  const user = new FixedWindowLimiter(positive(options.userMax ?? 300, 'userMax'), windowMs, maxKeys, now);
 
-  async function enforce(limiter: Limiter, request: FastifyRequest, reply: FastifyReply, scope: string): Promise<void> {
-    const result = await limiter(request);
-    if (result.isAllowed) return;
-    reply.header('x-ratelimit-limit', result.max);
-    reply.header('x-ratelimit-remaining', result.remaining);
-    if (!result.isExceeded) return;
-    const retryAfter = String(Math.max(1, result.ttlInSeconds));
+  function enforce(limiter: FixedWindowLimiter, key: string, reply: FastifyReply, scope: string): void {
+    const { count, ttlMs } = limiter.hit(key);
+    reply.header('x-ratelimit-limit', limiter.max);
+    reply.header('x-ratelimit-remaining', Math.max(0, limiter.max - count));
+    if (count <= limiter.max) return;
+    const retryAfter = String(Math.max(1, Math.ceil(ttlMs / 1000)));
     throw new HttpError(429, 'RATE_LIMITED', `too many requests (${scope}); retry after ${retryAfter} s`, {
       details: { retryAfterSeconds: Number(retryAfter) },
       headers: { 'retry-after': retryAfter },
@@ -47,12 +99,12 @@ export function createRateLimiters(app: FastifyInstance, options: RateLimitOptio
   }
 
   return {
-    async byIp(request, reply) {
-      await enforce(ip, request, reply, 'client');
-      if (request.routeOptions.config?.credentials === true) await enforce(credentials, request, reply, 'credential checks');
+    byIp(request, reply) {
+      enforce(ip, request.ip, reply, 'client');
+      if (request.routeOptions.config?.credentials === true) enforce(credentials, request.ip, reply, 'credential checks');
     },
-    async byUser(request, reply) {
-      if (request.identity !== null) await enforce(user, request, reply, 'user');
+    byUser(request, reply) {
+      if (request.identity !== null) enforce(user, request.identity.sub, reply, 'user');
     },
   };
 }

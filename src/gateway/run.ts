@@ -4,9 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isShoalError } from '../errors/index.js';
 import { createObservability } from '../observe/index.js';
-import { connectBroker, type Caller } from '../runtime/index.js';
+import { connectBroker, readTraceSampleRatio, type Caller } from '../runtime/index.js';
 import { brokerCaller } from './broker-caller.js';
-import { createGateway, type GatewayOptions } from './gateway.js';
+import { createGateway, type GatewayOptions, type RequestLogMode } from './gateway.js';
 
 /** Local-only default admin account (the same as `shoal up`'s); set SHOP_ADMIN_* for anything shared. */
 export const DEFAULT_ADMIN_EMAIL = 'admin@shop.local';
@@ -27,7 +27,17 @@ export interface GatewayEnv {
   adminWaitMs: number;
   /** Bound on draining at SIGTERM. */
   drainMs: number;
+  /** SHOAL_GATEWAY_RATE_MAX / SHOAL_GATEWAY_USER_RATE_MAX: requests per minute per client IP / per user. */
+  rateLimit: { max?: number; userMax?: number };
+  /** SHOAL_GATEWAY_REQUEST_LOG: `slow` (default: 5xx and slow requests), `all` (fastify's two lines per request) or `off`. */
+  requestLog: RequestLogMode;
+  /** SHOAL_GATEWAY_SLOW_REQUEST_MS: a request at least this slow is logged in `slow` mode. Default 1,000. */
+  slowRequestMs: number;
+  /** SHOAL_TRACE_SAMPLE_RATIO: share of new traces recorded, 0..1 (default 1). */
+  traceSampleRatio: number | undefined;
 }
+
+const REQUEST_LOG_MODES: readonly RequestLogMode[] = ['slow', 'all', 'off'];
 
 export function readGatewayEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
   const coord = env.SHOAL_COORD?.trim();
@@ -42,6 +52,16 @@ export function readGatewayEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv
     if (!/^\d{1,9}$/.test(text)) throw new TypeError(`${name}: expected milliseconds, got "${text}"`);
     return Number(text);
   };
+  const perMinute = (name: string): number | undefined => {
+    const text = env[name];
+    if (text === undefined || text === '') return undefined;
+    if (!/^\d{1,12}$/.test(text) || Number(text) < 1) throw new TypeError(`${name}: expected requests per minute (a positive integer), got "${text}"`);
+    return Number(text);
+  };
+  const rateMax = perMinute('SHOAL_GATEWAY_RATE_MAX');
+  const userRateMax = perMinute('SHOAL_GATEWAY_USER_RATE_MAX');
+  const requestLog = (env.SHOAL_GATEWAY_REQUEST_LOG || 'slow') as RequestLogMode;
+  if (!REQUEST_LOG_MODES.includes(requestLog)) throw new TypeError(`SHOAL_GATEWAY_REQUEST_LOG: expected ${REQUEST_LOG_MODES.join(', ')}, got "${requestLog}"`);
   return {
     coord,
     dataDir: env.SHOAL_DATA_DIR === undefined || env.SHOAL_DATA_DIR === '' ? undefined : env.SHOAL_DATA_DIR,
@@ -59,6 +79,10 @@ export function readGatewayEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv
     logLevel: env.SHOAL_LOG_LEVEL,
     adminWaitMs: ms('SHOAL_GATEWAY_ADMIN_WAIT_MS', 60_000),
     drainMs: ms('SHOAL_GATEWAY_DRAIN_MS', 10_000),
+    rateLimit: { ...(rateMax !== undefined ? { max: rateMax } : {}), ...(userRateMax !== undefined ? { userMax: userRateMax } : {}) },
+    requestLog,
+    slowRequestMs: ms('SHOAL_GATEWAY_SLOW_REQUEST_MS', 1_000),
+    traceSampleRatio: readTraceSampleRatio(env),
   };
 }
 
@@ -105,7 +129,12 @@ export interface RunningGateway {
 /** Starts a gateway from the environment's configuration. `overrides` are for tests. */
 export async function startGatewayFromEnv(config: GatewayEnv, overrides: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
   const instanceId = `gateway-${process.pid}`;
-  const observability = createObservability({ service: 'gateway', instanceId, ...(config.logLevel !== undefined ? { logLevel: config.logLevel } : {}) });
+  const observability = createObservability({
+    service: 'gateway',
+    instanceId,
+    ...(config.logLevel !== undefined ? { logLevel: config.logLevel } : {}),
+    ...(config.traceSampleRatio !== undefined ? { traceSampleRatio: config.traceSampleRatio } : {}),
+  });
   const logger = observability.logger;
   logger.info({ coord: config.coord, dataDir: config.dataDir }, 'gateway starting');
   const broker = await connectBroker({ coord: config.coord, observability, name: 'gateway' });
@@ -120,6 +149,9 @@ export async function startGatewayFromEnv(config: GatewayEnv, overrides: Partial
       trustProxy: config.trustProxy,
       observability,
       logger,
+      ...(config.rateLimit.max !== undefined || config.rateLimit.userMax !== undefined ? { rateLimit: config.rateLimit } : {}),
+      requestLog: config.requestLog,
+      slowRequestMs: config.slowRequestMs,
       ...overrides,
     });
     await ensureAdmin(caller, config.admin, { waitMs: config.adminWaitMs, logger });

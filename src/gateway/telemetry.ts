@@ -23,37 +23,64 @@ export function routeLabel(request: FastifyRequest): string {
   return request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched');
 }
 
-export function installTelemetry(app: FastifyInstance, obs: Observability | undefined): void {
-  const started = new WeakMap<FastifyRequest, { at: number; span: SpanHandle | undefined }>();
-  app.decorateRequest('traceparent', undefined);
+/** Per-request state, kept on the request (no WeakMap lookups). */
+interface RequestTiming {
+  at: number;
+  span: SpanHandle | undefined;
+}
 
-  app.addHook('onRequest', async (request) => {
+declare module 'fastify' {
+  interface FastifyRequest {
+    shoalTiming: RequestTiming | undefined;
+  }
+}
+
+/**
+ * Spans and metrics per request; with `slowLog`, one log line for a 5xx answer or a request
+ * slower than slowRequestMs (fastify's own per-request lines are off then). The hooks take
+ * `done` rather than being async: no promise per hook per request.
+ */
+export function installTelemetry(app: FastifyInstance, obs: Observability | undefined, slowLog?: { slowRequestMs: number }): void {
+  app.decorateRequest('traceparent', undefined);
+  app.decorateRequest('shoalTiming', undefined);
+
+  app.addHook('onRequest', (request, _reply, done) => {
     const incoming = validTraceparent(request.headers.traceparent);
     let span: SpanHandle | undefined;
     if (obs !== undefined) {
-      span = obs.tracer.startSpan(`${request.method} ${routeLabel(request)}`, {
+      const route = routeLabel(request);
+      span = obs.tracer.startSpan(`${request.method} ${route}`, {
         kind: 'server',
         ...(incoming !== undefined ? { parent: incoming } : {}),
-        attributes: { 'http.request.method': request.method, 'http.route': routeLabel(request) },
+        attributes: { 'http.request.method': request.method, 'http.route': route },
       });
     }
     request.traceparent = span?.traceparent() ?? incoming;
-    started.set(request, { at: performance.now(), span });
+    request.shoalTiming = { at: performance.now(), span };
+    done();
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const start = started.get(request);
-    if (start === undefined) return;
-    started.delete(request);
+  app.addHook('onResponse', (request, reply, done) => {
+    const start = request.shoalTiming;
+    if (start === undefined) {
+      done();
+      return;
+    }
+    request.shoalTiming = undefined;
     const status = reply.statusCode;
+    const elapsedMs = performance.now() - start.at;
     if (obs !== undefined) {
       const method = METHODS.has(request.method) ? request.method : 'OTHER';
-      obs.metrics.recordHttp(routeLabel(request), method, status, performance.now() - start.at);
+      obs.metrics.recordHttp(routeLabel(request), method, status, elapsedMs);
     }
     if (start.span !== undefined) {
       start.span.setAttribute('http.response.status_code', status);
       if (status >= 500) start.span.fail(new Error(`HTTP ${status}`));
       start.span.end();
     }
+    if (slowLog !== undefined && (status >= 500 || elapsedMs >= slowLog.slowRequestMs)) {
+      request.log.warn({ method: request.method, route: routeLabel(request), statusCode: status, responseTimeMs: Math.round(elapsedMs * 10) / 10 }, status >= 500 ? 'request failed' : 'slow request');
+    }
+    done();
   });
 }

@@ -11,6 +11,14 @@ export const CALL_BUCKETS_SECONDS: readonly number[] = [
 /** HTTP requests at the edge include a whole call tree, so the scale starts a little higher. */
 export const HTTP_BUCKETS_SECONDS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/** Cached label sets of one (side, action, outcome). */
+interface CallSeries {
+  readonly total: { side: string; action: string; outcome: string };
+  readonly duration: { side: string; action: string };
+}
+/** Bound on cached label sets per level (actions past the label guard's cap all share `__other__`). */
+const SERIES_CACHE_MAX = 1000;
+
 const BREAKER_STATE_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -34,6 +42,9 @@ export class PromMetrics implements Metrics {
   private readonly outcomes: LabelGuard;
   private readonly routes: LabelGuard;
   private readonly endpoints: LabelGuard;
+  private readonly clientSeries = new Map<string, Map<string, CallSeries>>();
+  private readonly serverSeries = new Map<string, Map<string, CallSeries>>();
+  private readonly httpSeries = new Map<string, { total: { route: string; method: string; status: string }; duration: { route: string; method: string } }>();
 
   constructor(options: MetricsOptions = {}) {
     const max = options.maxLabelValues ?? 500;
@@ -85,9 +96,23 @@ export class PromMetrics implements Metrics {
   }
 
   recordCall(record: CallRecord): void {
-    const action = this.actions.admit(record.action);
-    this.callsTotal.inc({ side: record.side, action, outcome: this.outcomes.admit(record.outcome) });
-    this.callDuration.observe({ side: record.side, action }, seconds(record.durationMs));
+    // Label objects per (side, action, outcome), admitted through the guards once: this runs on
+    // both sides of every call.
+    const bySide = record.side === 'client' ? this.clientSeries : this.serverSeries;
+    let byOutcome = bySide.get(record.action);
+    if (byOutcome === undefined) {
+      if (bySide.size >= SERIES_CACHE_MAX) bySide.clear();
+      bySide.set(record.action, (byOutcome = new Map()));
+    }
+    let series = byOutcome.get(record.outcome);
+    if (series === undefined) {
+      const action = this.actions.admit(record.action);
+      series = { total: { side: record.side, action, outcome: this.outcomes.admit(record.outcome) }, duration: { side: record.side, action } };
+      if (byOutcome.size >= SERIES_CACHE_MAX) byOutcome.clear();
+      byOutcome.set(record.outcome, series);
+    }
+    this.callsTotal.inc(series.total);
+    this.callDuration.observe(series.duration, seconds(record.durationMs));
   }
 
   setBreakerState(endpoint: string, state: 'closed' | 'half-open' | 'open'): void {
@@ -97,11 +122,19 @@ export class PromMetrics implements Metrics {
   }
 
   recordHttp(route: string, method: string, status: number, durationMs: number): void {
-    const upper = method.toUpperCase();
-    const labels = { route: this.routes.admit(route), method: HTTP_METHODS.has(upper) ? upper : 'OTHER' };
-    const code = Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'invalid';
-    this.httpTotal.inc({ ...labels, status: code });
-    this.httpDuration.observe(labels, seconds(durationMs));
+    // Label objects per (route, method, status), admitted through the route guard once.
+    const key = `${method}\u0000${status}\u0000${route}`;
+    let series = this.httpSeries.get(key);
+    if (series === undefined) {
+      const upper = method.toUpperCase();
+      const labels = { route: this.routes.admit(route), method: HTTP_METHODS.has(upper) ? upper : 'OTHER' };
+      const code = Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'invalid';
+      series = { total: { ...labels, status: code }, duration: labels };
+      if (this.httpSeries.size >= SERIES_CACHE_MAX) this.httpSeries.clear();
+      this.httpSeries.set(key, series);
+    }
+    this.httpTotal.inc(series.total);
+    this.httpDuration.observe(series.duration, seconds(durationMs));
   }
 
   render(): Promise<string> {

@@ -21,6 +21,8 @@ export interface ObservabilityOptions {
   spanBuffer?: number;
   /** Where finished spans are also sent (batched), e.g. an OTLP exporter. */
   exporter?: SpanExporter;
+  /** Share of new traces recorded, 0..1 (default 1); callers' sampled flags are followed. */
+  traceSampleRatio?: number;
   /** Node process metrics in the registry: default on without a prefix; false to leave them out. */
   defaultMetrics?: MetricsOptions['defaultMetrics'];
   /** Bound on each readiness check; default 2,000 ms. */
@@ -51,6 +53,7 @@ export function createObservability(options: ObservabilityOptions): ShoalObserva
     instanceId: options.instanceId,
     spanBuffer: options.spanBuffer,
     exporter: options.exporter,
+    sampleRatio: options.traceSampleRatio,
   });
   const health = new HealthState({ checkTimeoutMs: options.readinessTimeoutMs });
   return {

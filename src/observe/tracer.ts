@@ -1,23 +1,24 @@
 // Spans with OpenTelemetry's SDK: a BasicTracerProvider per Observability (never registered as the
-// global provider, so several services in one process keep their own resource and ring), W3C
-// trace context through the core propagator, ids from the SDK's generator.
+// global provider, so several services in one process keep their own resource and ring), ids
+// from the SDK's generator. W3C trace context is read and written here directly (parseTraceparent
+// once per incoming header, the outgoing header formatted once per span) rather than through the
+// core propagator, which parsed every header a second time with a regex and built a context and a
+// carrier per outgoing call; the headers are the same.
 import {
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
-  defaultTextMapGetter,
-  defaultTextMapSetter,
   trace,
   type Span,
   type Tracer as OtelTracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  TraceIdRatioBasedSampler,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
@@ -50,15 +51,22 @@ export interface TracerOptions {
   spanBuffer?: number;
   /** Also sends every finished span here (batched). */
   exporter?: SpanExporter;
+  /**
+   * Share of new traces (no incoming parent) that are recorded, 0..1; default 1. A caller's
+   * sampled flag is always followed. An unsampled span still has ids and propagates (flags 00),
+   * but is an OTel non-recording span: no attributes, ring or exporter work.
+   */
+  sampleRatio?: number;
 }
 
 export class ShoalTracer implements Tracer {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: OtelTracer;
   private readonly ring: SpanRing;
-  private readonly propagator = new W3CTraceContextPropagator();
 
   constructor(options: TracerOptions) {
+    const ratio = options.sampleRatio ?? 1;
+    if (!(ratio >= 0 && ratio <= 1)) throw new RangeError(`sampleRatio must be in [0, 1], got ${ratio}`);
     this.ring = new SpanRing(options.spanBuffer ?? 1000);
     const spanProcessors: SpanProcessor[] = [this.ring];
     if (options.exporter) spanProcessors.push(new BatchSpanProcessor(options.exporter));
@@ -69,7 +77,7 @@ export class ShoalTracer implements Tracer {
       }),
       // Explicit, so OTEL_TRACES_SAMPLER in the environment cannot change what tests see. A caller
       // that sent sampled=0 gets a non-recorded span: it propagates but is neither kept nor exported.
-      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+      sampler: new ParentBasedSampler({ root: ratio === 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(ratio) }),
       spanProcessors,
     });
     this.tracer = this.provider.getTracer('shoal');
@@ -84,14 +92,15 @@ export class ShoalTracer implements Tracer {
     let parentContext = ROOT_CONTEXT;
     let invalidParent = false;
     if (options.parent !== undefined) {
-      // Validated first so an invalid header is marked on the span; the propagator then builds the
-      // remote parent context exactly as any OTel-instrumented peer would.
-      if (parseTraceparent(options.parent) === undefined) invalidParent = true;
-      else parentContext = this.propagator.extract(ROOT_CONTEXT, { traceparent: options.parent }, defaultTextMapGetter);
+      // An invalid header is marked on the span (which starts a new trace); a valid one becomes
+      // the remote parent context, as W3CTraceContextPropagator.extract would build it.
+      const parent = parseTraceparent(options.parent);
+      if (parent === undefined) invalidParent = true;
+      else parentContext = trace.setSpanContext(ROOT_CONTEXT, { traceId: parent.traceId, spanId: parent.parentId, traceFlags: parent.flags, isRemote: true });
     }
     const span = this.tracer.startSpan(name, { kind, attributes: options.attributes }, parentContext);
     if (invalidParent) span.setAttribute(INVALID_PARENT_ATTRIBUTE, true);
-    return new OtelSpanHandle(span, this.propagator);
+    return new OtelSpanHandle(span);
   }
 
   recentSpans(limit?: number): readonly FinishedSpan[] {
@@ -112,22 +121,20 @@ class OtelSpanHandle implements SpanHandle {
   readonly traceId: string;
   readonly spanId: string;
   private ended = false;
+  private header: string | undefined;
 
-  constructor(
-    private readonly span: Span,
-    private readonly propagator: W3CTraceContextPropagator,
-  ) {
+  constructor(private readonly span: Span) {
     const context = span.spanContext();
     this.traceId = context.traceId;
     this.spanId = context.spanId;
   }
 
   traceparent(): string {
-    const carrier: Record<string, string> = {};
-    this.propagator.inject(trace.setSpan(ROOT_CONTEXT, this.span), carrier, defaultTextMapSetter);
-    const header = carrier.traceparent;
-    if (header === undefined) throw new Error('span context is invalid: no traceparent to send');
-    return header;
+    // Formatted once per span (it is sent with every attempt and every downstream call); the
+    // same text the W3C propagator injects: version 00, ids, flags as two hex digits.
+    // The ids come from the SDK's generator or a header parseTraceparent accepted: valid.
+    this.header ??= `00-${this.traceId}-${this.spanId}-${(this.span.spanContext().traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+    return this.header;
   }
 
   setAttribute(key: string, value: string | number | boolean): void {

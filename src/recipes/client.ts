@@ -9,9 +9,7 @@
 // measured on this project against etcd 3.4 with a leader killed under load (the class of etcd
 // issue 14890 and of the jetcd retry analysis).
 //
-// The policy here learns, per call, which RPC it is running (etcd3 calls the defaultCallOptions
-// factory with {service, method, params} inside each attempt; an AsyncLocalStorage carries that
-// to the policy) and then:
+// The policy here learns, per call, which RPC it is running and then:
 //   - idempotent calls (Range, read-only Txn, TimeToLive, Leases, MemberList, Status, ...) are
 //     retried on recoverable errors, on the next host, with backoff;
 //   - every other call is retried only when the error proves the request never left this
@@ -20,7 +18,12 @@
 //     and the caller resolves it by reading (see counter.ts) or reports it.
 // Definite answers from the server (compare failed, lease not found, compacted, ...) are never
 // retried and pass through unchanged.
-import { AsyncLocalStorage } from 'node:async_hooks';
+//
+// How the policy learns the RPC: etcd3's ConnectionPool.exec(service, method, params) calls the
+// global policy's execute synchronously, so a wrapper around the pool's exec hands the call's
+// context to execute through a variable set and cleared around that synchronous call (see
+// `trackCalls`). No AsyncLocalStorage: on Node 20 one ALS that has run makes every promise in the
+// process pay async-hook costs, and service processes make several promises per remote call.
 import {
   Etcd3,
   isRecoverableError,
@@ -79,11 +82,36 @@ export interface RetryInfo {
   error: unknown;
 }
 
-interface CallRecord {
-  context?: CallContext;
+/**
+ * The unary call a global-policy execution runs, handed over synchronously by the exec wrapper
+ * (set just before ConnectionPool.exec calls execute, cleared when exec returns its promise).
+ */
+let handedOver: CallContext | undefined;
+
+interface ExecPool {
+  exec(service: string, method: string, params: unknown, options?: unknown): Promise<unknown>;
 }
 
-const currentCall = new AsyncLocalStorage<CallRecord>();
+/**
+ * Wraps the client's ConnectionPool.exec (every unary call of every namespace goes through it) so
+ * the global policy's execute, which exec calls synchronously, learns which RPC it is running.
+ */
+function trackCalls(client: Etcd3): void {
+  const pool = (client as unknown as { pool?: ExecPool }).pool;
+  if (pool === undefined || typeof pool.exec !== 'function') {
+    throw new Error('createCoordClient: etcd3 ConnectionPool.exec not found; the retry policy cannot classify calls');
+  }
+  const exec = pool.exec.bind(pool);
+  pool.exec = (service, method, params, options) => {
+    const outer = handedOver;
+    handedOver = { service, method, params, isStream: false } as CallContext;
+    try {
+      return exec(service, method, params, options);
+    } finally {
+      handedOver = outer;
+    }
+  };
+}
 
 /**
  * An etcd3 client whose fault handling never retries a non-idempotent call blindly.
@@ -105,9 +133,6 @@ export function createCoordClient(endpoints: string | string[], opts: CoordClien
       ...(opts.watchBackoff ? { watchBackoff: opts.watchBackoff } : {}),
     },
     defaultCallOptions: (context: CallContext): CallOptions => {
-      // Streams (watch, keep-alive) run outside the global policy; only unary calls are recorded.
-      const record = currentCall.getStore();
-      if (record && !context.isStream) record.context = context;
       const base: CallOptions = !context.isStream && callTimeoutMs > 0 ? { deadline: Date.now() + callTimeoutMs } : {};
       const extra = typeof userCallOptions === 'function' ? userCallOptions(context) : userCallOptions;
       return { ...base, ...extra };
@@ -116,7 +141,9 @@ export function createCoordClient(endpoints: string | string[], opts: CoordClien
   if (opts.credentials) options.credentials = opts.credentials;
   if (opts.auth) options.auth = opts.auth;
   if (opts.grpcOptions) options.grpcOptions = opts.grpcOptions;
-  return new Etcd3(options);
+  const client = new Etcd3(options);
+  trackCalls(client);
+  return client;
 }
 
 /** The global fault-handling policy used by createCoordClient (exported for tests). */
@@ -133,30 +160,28 @@ export function coordRetryPolicy(
     onSuccess: () => ({ dispose: () => undefined }),
     onFailure: () => ({ dispose: () => undefined }),
     async execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
-      const record: CallRecord = {};
+      // Read before the first await: it is this call's only while exec's synchronous part runs.
+      // Without it (the policy used outside createCoordClient) every call counts as a write.
+      const context = handedOver;
+      handedOver = undefined;
       const sig = signal ?? new AbortController().signal;
-      return currentCall.run(record, async () => {
-        for (let attempt = 1; ; attempt++) {
-          record.context = undefined;
-          try {
-            return await fn({ signal: sig });
-          } catch (err) {
-            // Set by the call-options factory during fn(); TypeScript cannot see that assignment.
-            const context = record.context as CallContext | undefined;
-            const operation = context ? `${context.service}.${context.method}` : 'unknown call';
-            const idempotent = context !== undefined && isIdempotentCall(context);
-            const neverSent = wasNeverSent(err);
-            const retryable = neverSent || (idempotent && isRecoverableError(err as Error));
-            const budget = neverSent ? maxAttempts + extraUnsent : maxAttempts;
-            if (!retryable || attempt >= budget || sig.aborted) {
-              if (!idempotent && !neverSent && isOutcomeAmbiguous(err)) throw new OutcomeUnknownError(operation, err);
-              throw err;
-            }
-            opts.onRetry?.({ operation, attempt, reason: neverSent ? 'never-sent' : 'idempotent', error: err });
-            await backoff(Math.min(max, initial * 2 ** (attempt - 1)), sig);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn({ signal: sig });
+        } catch (err) {
+          const operation = context ? `${context.service}.${context.method}` : 'unknown call';
+          const idempotent = context !== undefined && isIdempotentCall(context);
+          const neverSent = wasNeverSent(err);
+          const retryable = neverSent || (idempotent && isRecoverableError(err as Error));
+          const budget = neverSent ? maxAttempts + extraUnsent : maxAttempts;
+          if (!retryable || attempt >= budget || sig.aborted) {
+            if (!idempotent && !neverSent && isOutcomeAmbiguous(err)) throw new OutcomeUnknownError(operation, err);
+            throw err;
           }
+          opts.onRetry?.({ operation, attempt, reason: neverSent ? 'never-sent' : 'idempotent', error: err });
+          await backoff(Math.min(max, initial * 2 ** (attempt - 1)), sig);
         }
-      });
+      }
     },
   };
   return policy as unknown as Policy;

@@ -15,9 +15,9 @@
 //    probes and an immediate CIRCUIT_OPEN for the rest so they go to another endpoint.
 //  - Fallback is ~20 lines here because ours matches on ShoalError codes and hands the error to
 //    the fallback function; cockatiel's fallback factory does not receive the error.
-// So cockatiel is used only where its model fits and no time is involved: the Bulkhead (bulkhead.ts)
-// wraps its BulkheadPolicy — concurrency and queue accounting with nothing to inject — and maps
-// its errors to ShoalError.
+// The Bulkhead (bulkhead.ts) used to wrap cockatiel's BulkheadPolicy; it is now a counter and a
+// FIFO of our own, because it sits on every remote call and cockatiel's added a promise layer
+// per call. cockatiel is no longer used here.
 //
 // ShoalError lives in src/errors/ (re-exported here) because transport/, a sibling, needs it too.
 export { ShoalError, ErrorCode, isShoalError, toShoalError } from '../errors/index.js';

@@ -38,6 +38,17 @@ export interface EnvConfig {
   port: number;
   dataDir: string | undefined;
   logLevel: string | undefined;
+  /** SHOAL_TRACE_SAMPLE_RATIO: share of new traces recorded, 0..1 (default 1). */
+  traceSampleRatio?: number | undefined;
+}
+
+/** SHOAL_TRACE_SAMPLE_RATIO, validated; undefined when unset. */
+export function readTraceSampleRatio(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.SHOAL_TRACE_SAMPLE_RATIO;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const ratio = Number(raw);
+  if (!(ratio >= 0 && ratio <= 1)) throw new TypeError(`SHOAL_TRACE_SAMPLE_RATIO: expected a number in [0, 1], got "${raw}"`);
+  return ratio;
 }
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
@@ -51,6 +62,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     port,
     dataDir: env.SHOAL_DATA_DIR === undefined || env.SHOAL_DATA_DIR === '' ? undefined : env.SHOAL_DATA_DIR,
     logLevel: env.SHOAL_LOG_LEVEL,
+    traceSampleRatio: readTraceSampleRatio(env),
   };
 }
 
@@ -68,6 +80,7 @@ export async function runFromEnv(definitions: readonly ServiceDefinition[], over
     service: definitions.map((d) => d.name).join('+'),
     instanceId: `${definitions[0]!.name}-${instanceSuffix}`,
     logLevel: config.logLevel,
+    traceSampleRatio: config.traceSampleRatio,
   });
   const registry = createRegistry({ endpoints: config.coord, logger: observability.logger });
   let host: ServiceHost;

@@ -17,7 +17,7 @@ export type {
 export { defineService, type ServiceSchemaInput } from './define.js';
 export { startServices, type HostOptions, type ServiceHost, type RegistryLike } from './host.js';
 export { connectBroker, type Broker, type BrokerOptions } from './broker.js';
-export { runFromEnv, readEnv, readyLine, parseCoordEndpoints, type EnvConfig } from './env.js';
+export { runFromEnv, readEnv, readTraceSampleRatio, readyLine, parseCoordEndpoints, type EnvConfig } from './env.js';
 export { CallPipeline, META_IDEMPOTENT, META_STRATEGY, type CallParent, type PipelineOptions, type PipelinePolicy } from './pipeline.js';
 export { judge, mayRetry, type Verdict } from './policy.js';
 export { parseAction, EVENT_ACTION, type ActionName } from './names.js';

@@ -1,7 +1,7 @@
 // The call pipeline (DESIGN section 4): deadline → discovery → balancing → resilience (breaker per
 // endpoint, bulkhead per service, retries with backoff and budget, failover to the backup pool,
 // outlier ejection) → transport, with a client span and call metrics around all of it.
-import type { CallOutcome, Strategy } from '../balance/index.js';
+import type { Strategy } from '../balance/index.js';
 import { createStrategy } from '../balance/index.js';
 import type { InstanceRecord, ServiceView } from '../discovery/types.js';
 import { ErrorCode, ShoalError, toShoalError } from '../errors/index.js';
@@ -10,6 +10,9 @@ import {
   Bulkhead,
   CircuitBreakers,
   Deadline,
+  isBackup,
+  type CircuitBreaker,
+  type Permit,
   OutlierDetector,
   RetryBudget,
   fullJitterBackoff,
@@ -151,11 +154,16 @@ export class CallPipeline {
     const timeoutMs = options.timeoutMs ?? (deadline.isNone ? this.defaultTimeoutMs : undefined);
     if (timeoutMs !== undefined) deadline = deadline.min(Deadline.after(started, timeoutMs));
     const span = tracer.startSpan(wireAction, { kind: 'client', parent: parent?.traceparent, attributes: { 'rpc.service': service } });
+    let entered: Bulkhead | undefined;
     try {
       // A spent budget does no more work: no discovery, no connection, no bytes sent.
-      deadline.check(started, `calling ${wireAction}`);
+      if (deadline.isExpired(started)) deadline.check(started, `calling ${wireAction}`);
       const state = this.stateOf(service);
-      const result = await state.bulkhead.execute(() => this.attempts<T>(state, service, wireAction, params, options, parent, deadline, span));
+      // The whole call is this one async frame: the bulkhead is a counter (it only waits when
+      // full and queueing is configured), and attempts run inline below.
+      if (!state.bulkhead.tryEnter()) await state.bulkhead.acquire();
+      entered = state.bulkhead;
+      const result = await this.attempts<T>(state, service, wireAction, params, options, parent, deadline, span);
       metrics.recordCall({ side: 'client', action: wireAction, outcome: 'ok', durationMs: this.now() - started });
       return result;
     } catch (err) {
@@ -164,6 +172,7 @@ export class CallPipeline {
       metrics.recordCall({ side: 'client', action: wireAction, outcome: error.code, durationMs: this.now() - started });
       throw error;
     } finally {
+      entered?.leave();
       span.end();
     }
   }
@@ -177,6 +186,11 @@ export class CallPipeline {
     this.unsubscribe();
   }
 
+  /**
+   * Up to maxAttempts attempts, each: choose an endpoint, take its breaker permit, send, and feed
+   * the outcome to the breaker, the strategy and outlier detection. One await per attempt on the
+   * success path (the transport's answer, raced with the instance's lease by watchInFlight).
+   */
   private async attempts<T>(
     state: ServiceState,
     service: string,
@@ -187,24 +201,63 @@ export class CallPipeline {
     deadline: Deadline,
     span: SpanHandle,
   ): Promise<T> {
-    const tried = new Set<string>();
-    state.budget.recordRequest(this.now());
+    /** Instances tried by earlier attempts of this call (made on the first failure). */
+    let tried: Set<string> | undefined;
     for (let attempt = 1; ; attempt++) {
-      deadline.check(this.now(), attempt === 1 ? `calling ${wireAction}` : `retry ${attempt - 1} of ${wireAction}`);
+      const now = this.now();
+      if (attempt === 1) state.budget.recordRequest(now);
+      if (deadline.isExpired(now)) deadline.check(now, attempt === 1 ? `calling ${wireAction}` : `retry ${attempt - 1} of ${wireAction}`);
       let endpoint: InstanceRecord | undefined;
+      let strategy: Strategy | undefined;
+      let permit: Permit | undefined;
+      let breaker: CircuitBreaker | undefined;
+      let t0 = 0;
+      let onStarted = false;
       try {
         const chosen = this.choose(state, service, options, tried);
         endpoint = chosen.endpoint;
-        tried.add(endpoint.id);
-        return await this.attempt<T>(state, chosen.strategy, endpoint, wireAction, params, options, parent, deadline, span);
+        strategy = chosen.strategy;
+        const url = endpointUrl(endpoint);
+        breaker = this.breakers.for(endpoint.id);
+        permit = breaker.tryAcquire();
+        if (permit === undefined) {
+          // Half-open with its probe slots taken since choose() looked: nothing sent, try another.
+          throw new ShoalError({ code: ErrorCode.CIRCUIT_OPEN, message: `circuit breaker for ${endpoint.id} is not accepting`, retryable: true, instance: endpoint.id, details: { maybeExecuted: false } });
+        }
+        const remaining = deadline.remaining(now);
+        // The floored budget travels in meta (the transport sends it as is: no second copy).
+        const meta = callMeta(parent?.meta, options.meta, span.traceparent(), this.options.callerId, remaining);
+        strategy.onStart(endpoint);
+        onStarted = true;
+        t0 = now;
+        const sent = this.options.transport.call<T>(url, wireAction, params, meta, { timeoutMs: remaining });
+        const result = await this.watchInFlight(endpoint.id, sent);
+        const latencyMs = this.now() - t0;
+        breaker.success(permit);
+        this.recordOutlier(state, endpoint, true);
+        strategy.onEnd(endpoint, { ok: true, latencyMs });
+        return result;
       } catch (err) {
-        const error = toShoalError(err);
+        let error = toShoalError(err, endpoint?.id);
+        if (permit !== undefined) {
+          // It was sent (or the transport refused it): a verdict on the endpoint.
+          if (error.instance === undefined) error = error.withInstance(endpoint!.id);
+          const verdict = judge(error);
+          if (verdict === 'failure') breaker!.failure(permit);
+          else if (verdict === 'neutral') breaker!.release(permit);
+          else breaker!.success(permit);
+          if (verdict !== 'neutral') this.recordOutlier(state, endpoint!, verdict === 'ok');
+          if (onStarted) strategy!.onEnd(endpoint!, { ok: verdict !== 'failure', latencyMs: this.now() - t0 });
+        } else if (endpoint !== undefined && error.instance === undefined) {
+          error = error.withInstance(endpoint.id);
+        }
         const idempotent = options.idempotent ?? (endpoint !== undefined && isIdempotent(endpoint, wireAction));
         if (!mayRetry(error, idempotent) || attempt >= this.maxAttempts) throw error;
         const delayMs = fullJitterBackoff(attempt, this.rng, this.policy.backoff);
         // Waiting past the deadline only to fail with DEADLINE_EXCEEDED would hide the real cause.
         if (deadline.remaining(this.now()) <= delayMs) throw error;
         if (!state.budget.tryAcquireRetry(this.now())) throw error;
+        if (endpoint !== undefined) (tried ??= new Set()).add(endpoint.id);
         span.setAttribute('shoal.retries', attempt);
         await this.sleep(delayMs);
       }
@@ -216,7 +269,7 @@ export class CallPipeline {
    * breaker accepts, the primary pool unless none accepts (then the backup pool), and within it
    * one not tried yet by this call when there is one, balanced by the service's strategy.
    */
-  private choose(state: ServiceState, service: string, options: CallOptions, tried: ReadonlySet<string>): { endpoint: InstanceRecord; strategy: Strategy } {
+  private choose(state: ServiceState, service: string, options: CallOptions, tried: ReadonlySet<string> | undefined): { endpoint: InstanceRecord; strategy: Strategy } {
     let instances = this.options.view.instances(service, options.version);
     // Panic routing: when ejection has hidden every ready instance, offer them all rather than
     // fail — outlier detection must never turn a degraded service into an outage.
@@ -229,6 +282,23 @@ export class CallPipeline {
         details: { service, version: options.version, maybeExecuted: false },
       });
     }
+    // The common case: every instance a healthy primary and nothing tried yet. The view's frozen
+    // array is then the candidate list as it is (selectPool would copy it unchanged).
+    let candidates: readonly InstanceRecord[] | undefined = tried === undefined && this.allHealthyPrimaries(instances) ? instances : undefined;
+    if (candidates === undefined) candidates = this.candidates(instances, service, tried);
+    const name = options.strategy ?? instances[0]!.metadata[META_STRATEGY] ?? this.policy.strategy ?? 'p2c-ewma';
+    const strategy = this.strategyOf(state, name);
+    const endpoint = strategy.pick(candidates, { key: options.key });
+    if (endpoint === undefined) throw new Error(`strategy ${name} picked nothing from ${candidates.length} endpoints`);
+    return { endpoint, strategy };
+  }
+
+  private allHealthyPrimaries(instances: readonly InstanceRecord[]): boolean {
+    for (const e of instances) if (!this.breakers.canAccept(e.id) || isBackup(e, this.failover)) return false;
+    return true;
+  }
+
+  private candidates(instances: readonly InstanceRecord[], service: string, tried: ReadonlySet<string> | undefined): readonly InstanceRecord[] {
     const pool = selectPool(instances, (e) => this.breakers.canAccept(e.id), this.failover);
     if (pool.tier === 'none') {
       throw new ShoalError({
@@ -238,71 +308,34 @@ export class CallPipeline {
         details: { service, instances: instances.length, maybeExecuted: false },
       });
     }
+    if (tried === undefined) return pool.endpoints;
     const fresh = pool.endpoints.filter((e) => !tried.has(e.id));
-    const candidates = fresh.length > 0 ? fresh : pool.endpoints;
-    const name = options.strategy ?? instances[0]!.metadata[META_STRATEGY] ?? this.policy.strategy ?? 'p2c-ewma';
-    const strategy = this.strategyOf(state, name);
-    const endpoint = strategy.pick(candidates, { key: options.key });
-    if (endpoint === undefined) throw new Error(`strategy ${name} picked nothing from ${candidates.length} endpoints`);
-    return { endpoint, strategy };
-  }
-
-  private async attempt<T>(
-    state: ServiceState,
-    strategy: Strategy,
-    endpoint: InstanceRecord,
-    wireAction: string,
-    params: unknown,
-    options: CallOptions,
-    parent: CallParent | undefined,
-    deadline: Deadline,
-    span: SpanHandle,
-  ): Promise<T> {
-    const url = endpointUrl(endpoint);
-    const breaker = this.breakers.for(endpoint.id);
-    const permit = breaker.tryAcquire();
-    if (permit === undefined) {
-      // Half-open with its probe slots taken since choose() looked: nothing sent, try another.
-      throw new ShoalError({ code: ErrorCode.CIRCUIT_OPEN, message: `circuit breaker for ${endpoint.id} is not accepting`, retryable: true, instance: endpoint.id, details: { maybeExecuted: false } });
-    }
-    const meta: CallMeta = { ...carried(parent?.meta), ...options.meta, traceparent: span.traceparent(), callerId: this.options.callerId };
-    const remaining = deadline.remaining(this.now());
-    strategy.onStart(endpoint);
-    const t0 = this.now();
-    let outcome: CallOutcome | undefined;
-    try {
-      const sent = this.options.transport.call<T>(url, wireAction, params, meta, { timeoutMs: remaining });
-      const result = await this.watchInFlight(endpoint.id, sent);
-      outcome = { ok: true, latencyMs: this.now() - t0 };
-      breaker.success(permit);
-      this.recordOutlier(state, endpoint, true);
-      return result;
-    } catch (err) {
-      let error = toShoalError(err, endpoint.id);
-      if (error.instance === undefined) error = error.withInstance(endpoint.id);
-      const verdict = judge(error);
-      outcome = { ok: verdict !== 'failure', latencyMs: this.now() - t0 };
-      if (verdict === 'failure') breaker.failure(permit);
-      else if (verdict === 'neutral') breaker.release(permit);
-      else breaker.success(permit);
-      if (verdict !== 'neutral') this.recordOutlier(state, endpoint, verdict === 'ok');
-      throw error;
-    } finally {
-      strategy.onEnd(endpoint, outcome ?? { ok: false, latencyMs: this.now() - t0 });
-    }
+    return fresh.length > 0 ? fresh : pool.endpoints;
   }
 
   /** Resolves as the call does, or rejects early if the instance's lease expires meanwhile. */
   private watchInFlight<T>(instanceId: string, sent: Promise<T>): Promise<T> {
     let calls = this.inFlight.get(instanceId);
     if (calls === undefined) this.inFlight.set(instanceId, (calls = new Set()));
-    let abandon!: (error: ShoalError) => void;
-    const lost = new Promise<never>((_, reject) => (abandon = reject));
-    calls.add(abandon);
-    sent.catch(() => undefined); // if `lost` wins, the call's own late failure is nobody's business
-    return Promise.race([sent, lost]).finally(() => {
-      calls.delete(abandon);
-      if (calls.size === 0 && this.inFlight.get(instanceId) === calls) this.inFlight.delete(instanceId);
+    const watched = calls;
+    // One promise settled by whichever comes first: the answer, or failInFlight calling `abandon`
+    // (the call's own late outcome is then ignored — a settled promise stays settled).
+    return new Promise<T>((resolve, abandon) => {
+      watched.add(abandon);
+      const done = (): void => {
+        watched.delete(abandon);
+        if (watched.size === 0 && this.inFlight.get(instanceId) === watched) this.inFlight.delete(instanceId);
+      };
+      sent.then(
+        (value) => {
+          done();
+          resolve(value);
+        },
+        (error: unknown) => {
+          done();
+          abandon(error);
+        },
+      );
     });
   }
 
@@ -370,6 +403,22 @@ export class CallPipeline {
     }
     return strategy;
   }
+}
+
+/** The meta sent with one attempt: carried parent meta, the caller's own, then the per-hop fields. */
+function callMeta(
+  parentMeta: Readonly<Record<string, unknown>> | undefined,
+  own: Readonly<Record<string, unknown>> | undefined,
+  traceparent: string,
+  callerId: string,
+  remainingMs: number,
+): CallMeta {
+  const meta: CallMeta = parentMeta === undefined && own === undefined ? { traceparent, callerId } : { ...carried(parentMeta), ...own, traceparent, callerId };
+  // As the transport would send it (the tighter of a caller's own deadlineMs and our budget,
+  // floored), so it sends this object without copying it again.
+  const budget = Math.floor(Math.min(remainingMs, typeof meta.deadlineMs === 'number' ? meta.deadlineMs : Infinity));
+  if (budget !== Infinity) meta.deadlineMs = budget;
+  return meta;
 }
 
 function carried(meta: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {

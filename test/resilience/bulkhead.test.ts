@@ -44,6 +44,37 @@ describe('bulkhead', () => {
     await expect(bulkhead.execute(async () => 'next')).resolves.toBe('next');
   });
 
+  it('a queued call whose signal aborts never runs; its turn passes to the next one', async () => {
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueued: 2 });
+    const g = gate();
+    const first = bulkhead.execute(() => g.opened);
+    const controller = new AbortController();
+    let ran = false;
+    const cancelled = bulkhead.execute(async () => { ran = true; }, controller.signal);
+    const third = bulkhead.execute(async () => 'third');
+    controller.abort();
+    g.open();
+    await first;
+    await expect(cancelled).rejects.toMatchObject({ code: ErrorCode.CANCELLED });
+    await expect(third).resolves.toBe('third');
+    expect(ran).toBe(false);
+    expect(bulkhead.active).toBe(0);
+  });
+
+  it('tryEnter / leave: the slot accounting the call pipeline uses', async () => {
+    const bulkhead = new Bulkhead({ maxConcurrent: 1, maxQueued: 1 });
+    expect(bulkhead.tryEnter()).toBe(true);
+    expect(bulkhead.tryEnter()).toBe(false);
+    const waiting = bulkhead.acquire();
+    await expect(bulkhead.acquire()).rejects.toMatchObject({ code: ErrorCode.BULKHEAD_REJECTED });
+    bulkhead.leave(); // hands the slot to the waiting one
+    await waiting;
+    expect(bulkhead.active).toBe(1);
+    bulkhead.leave();
+    expect(bulkhead.active).toBe(0);
+    expect(() => bulkhead.leave()).toThrow(/more slots given back/);
+  });
+
   it('refuses nonsense limits', () => {
     expect(() => new Bulkhead({ maxConcurrent: 0 })).toThrow(RangeError);
     expect(() => new Bulkhead({ maxConcurrent: 1, maxQueued: -1 })).toThrow(RangeError);

@@ -115,8 +115,10 @@ export class TcpClient implements TransportClient {
       const budget = timeoutMs === Infinity ? this.defaultTimeoutMs : timeoutMs;
       if (!(budget > 0)) throw deadlineSpent(endpointUrl);
       // The callee gets the budget left when the request leaves, floored: never more than we have.
+      // A meta that already carries exactly that (the runtime's pipeline builds it so) goes as is.
+      const floored = Math.floor(budget);
       const sent: CallMeta | null =
-        budget === Infinity ? (meta ?? null) : meta === undefined ? { deadlineMs: Math.floor(budget) } : { ...meta, deadlineMs: Math.floor(budget) };
+        budget === Infinity ? (meta ?? null) : meta === undefined ? { deadlineMs: floored } : meta.deadlineMs === floored ? meta : { ...meta, deadlineMs: floored };
       return this.pool(endpointUrl).pick().call(action, params, sent, budget) as Promise<T>;
     } catch (err) {
       return Promise.reject(err);

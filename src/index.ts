@@ -23,6 +23,7 @@ export {
   runFromEnv,
   parseCoordEndpoints,
   enqueueEvent as enqueueOutboxEvent,
+  outboxRow,
   migrateEventTables,
   type Broker,
   type BrokerOptions,

@@ -25,6 +25,7 @@ export type { EventsPolicy } from './events.js';
 export {
   OutboxDispatcher,
   enqueueEvent,
+  outboxRow,
   migrateEventTables,
   recordInInbox,
   type DispatcherOptions,

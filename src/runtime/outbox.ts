@@ -13,6 +13,7 @@
 // subscribed within `subscriptionTtlMs`, so a consumer that is down (deregistered, its lease
 // gone) still gets the event when it comes back.
 import { randomUUID } from 'node:crypto';
+import { EVENT_NAME } from './names.js';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { ServiceView } from '../discovery/types.js';
@@ -98,26 +99,31 @@ export async function migrateEventTables(db: AnyKysely): Promise<void> {
     .execute();
 }
 
+/**
+ * The `shoal_outbox` row for a new event. Shared by enqueueEvent and by applications that insert
+ * it themselves inside a synchronous SQLite transaction (which cannot await enqueueEvent).
+ */
+export function outboxRow(event: string, payload: unknown, meta?: Record<string, unknown>, now: number = Date.now()) {
+  if (!EVENT_NAME.test(event)) throw new TypeError(`"${event}" is not an event name (<service>.<name>)`);
+  return {
+    id: randomUUID(),
+    event,
+    payload: JSON.stringify(payload === undefined ? null : payload),
+    meta: meta === undefined || Object.keys(meta).length === 0 ? null : JSON.stringify(meta),
+    created_at: now,
+    attempts: 0,
+    next_attempt_at: now,
+    delivered_at: null,
+    targets: null,
+    acked: '[]',
+  };
+}
+
 /** Stores an event in the given transaction (or database: then it is its own transaction). Returns its id. */
 export async function enqueueEvent(trx: AnyKysely, event: string, payload: unknown, meta?: Record<string, unknown>, now: number = Date.now()): Promise<string> {
-  const id = randomUUID();
-  const json = JSON.stringify(payload === undefined ? null : payload);
-  await asDb(trx)
-    .insertInto('shoal_outbox')
-    .values({
-      id,
-      event,
-      payload: json,
-      meta: meta === undefined || Object.keys(meta).length === 0 ? null : JSON.stringify(meta),
-      created_at: now,
-      attempts: 0,
-      next_attempt_at: now,
-      delivered_at: null,
-      targets: null,
-      acked: '[]',
-    })
-    .execute();
-  return id;
+  const row = outboxRow(event, payload, meta, now);
+  await asDb(trx).insertInto('shoal_outbox').values(row).execute();
+  return row.id;
 }
 
 /** Records an event as handled, in the handler's transaction: false when it already was (a duplicate). */

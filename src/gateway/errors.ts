@@ -27,10 +27,16 @@ export const DEFAULT_ERROR_STATUSES: Readonly<Record<string, number>> = Object.f
   CIRCUIT_OPEN: 503,
   BULKHEAD_REJECTED: 503,
   CANCELLED: 503,
+  // A service instance went away mid-call (e.g. killed): the request may or may not have run, so
+  // the client should retry with the same Idempotency-Key — a 502, not a 500 "bug".
+  CONNECTION_LOST: 502,
+  CONNECTION_FAILED: 503,
+  BACKPRESSURE: 503,
 });
 
 const GENERIC_5XX: Record<number, string> = {
   500: 'internal error',
+  502: 'a service instance went away while answering; retry with the same Idempotency-Key',
   503: 'service temporarily unavailable',
   504: 'the service did not answer in time',
 };

@@ -12,7 +12,11 @@ describe.each(selectClusterKinds())('lock with fencing under faults on $kind', (
     const report = await runLock({ launcher, nodes: 3, seed: seedFromEnv(), durationMs: ms, clients: 4 });
     console.log(report.report);
     expect(report.violations, report.report).toBe(0);
-    expect(report.extra['acquisitions']).toBeGreaterThan(10);
+    // The checks mean something only if the lock changed hands under faults. How often it can is
+    // up to the seed: a schedule that keeps isolating members lets a real etcd grant it only a
+    // few times in 12 s (CI saw 4 on etcd, seed 1278165462), so ask for handovers, not a count.
+    expect(report.extra['acquisitions']).toBeGreaterThanOrEqual(2);
+    expect(report.extra['fencedWrites']).toBeGreaterThanOrEqual(2);
     expect(report.faults).toBeGreaterThan(0);
   }, budget(ms, 3));
 

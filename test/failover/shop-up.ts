@@ -1,49 +1,18 @@
-// A whole `shoal up` (3 coordinators, users ×2, goods ×2, gateway) for process-level failover
-// tests: started on a free block of ports in a temp dir, driven through the `shoal` CLI, stopped
+// A whole `shoal up` (3 coordinators, users, goods and orders ×2, gateway) for process-level
+// failover and chaos tests: started on a free block of ports in a temp dir, driven through the `shoal` CLI, stopped
 // by SIGINT with a check that every process it started is gone.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../support/ports.js';
+import { alive, REPO, shoalUpPort, type StatusJson } from '../support/shoal-up.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export { alive };
+
 const READY = 'shoal up: ready. Ctrl-C stops everything.';
 
-export interface InstanceStatus {
-  id: string;
-  service: string;
-  version: string;
-  url: string;
-  pid: number;
-  healthy: boolean;
-}
-
-export interface ShopStatus {
-  coordinators: { name: string; url: string; leader: boolean; healthy: boolean }[];
-  instances: InstanceStatus[];
-}
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A --port that is free with its coordinator block (port+10 .. port+15). */
-async function gatewayPort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const base = await freePort();
-    if (base + 15 > 65_000) continue;
-    const ports = [base, ...Array.from({ length: 6 }, (_, i) => base + 10 + i)];
-    if ((await Promise.all(ports.map(bindable))).every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports for shoal up');
-}
+export type ShopStatus = StatusJson;
+export type InstanceStatus = StatusJson['instances'][number];
 
 /** Parent pid of a process, from /proc (Linux); undefined once it is gone. */
 export function parentPid(pid: number): number | undefined {
@@ -74,15 +43,6 @@ export function descendants(root: number): number[] {
     }
   }
   return out;
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export class ShopUp {
@@ -124,7 +84,7 @@ export class ShopUp {
   static async start(env: Record<string, string>, boundMs: number): Promise<ShopUp> {
     // A short path: the control socket lives in the data dir and sockaddr_un holds 108 bytes.
     const dataDir = join(mkdtempSync(join(tmpdir(), 'shoal-fo-')), 'd');
-    const port = await gatewayPort();
+    const port = await shoalUpPort();
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'up', '--data-dir', dataDir, '--port', String(port)], {
       cwd: REPO,
       env: { ...process.env, ...env },

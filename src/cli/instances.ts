@@ -1,11 +1,9 @@
 // Service instances as the registry holds them (`/shoal/services/...` in the coordinator), with a
 // live health probe of each one's /readyz — for `shoal status` and `shoal kill <instanceId>`.
 import { request } from 'undici';
-import type { InstanceRecord } from '../discovery/types.js';
+import { parseStoredRecord, SERVICES_ROOT, type InstanceRecord } from '../discovery/index.js';
 import { createCoordClient } from '../recipes/index.js';
 import type { ClusterLayout } from './layout.js';
-
-export const SERVICES_PREFIX = '/shoal/services/';
 
 export interface InstanceStatus {
   id: string;
@@ -19,15 +17,12 @@ export interface InstanceStatus {
 export async function listInstances(layout: ClusterLayout, timeoutMs = 2000): Promise<InstanceRecord[]> {
   const client = createCoordClient(layout.coordinators.map((c) => c.clientUrl.replace('http://', '')), { callTimeoutMs: timeoutMs });
   try {
-    const values = await client.getAll().prefix(SERVICES_PREFIX).strings();
+    const values = await client.getAll().prefix(SERVICES_ROOT).strings();
     const records: InstanceRecord[] = [];
     for (const text of Object.values(values)) {
-      try {
-        const r = JSON.parse(text) as InstanceRecord;
-        if (typeof r.id === 'string' && typeof r.service === 'string' && Array.isArray(r.urls)) records.push(r);
-      } catch {
-        // A value that is not an instance record is not ours to show.
-      }
+      // A value that is not an instance record is not ours to show.
+      const parsed = parseStoredRecord(text);
+      if (parsed.ok) records.push(parsed.record);
     }
     return records.sort((a, b) => a.service.localeCompare(b.service) || a.id.localeCompare(b.id));
   } finally {

@@ -15,22 +15,16 @@
 // CPU per request (µs): server cores × duration ÷ requests, steadier than req/s when shared.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { shoalCode } from '../transport/shoal-build.js';
+import { freePort, machineTicks, parseFlags, pidTicks, stop } from '../common/procs.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i++) {
-  const a = process.argv[i]!;
-  if (!a.startsWith('--')) continue;
-  args.set(a.slice(2), process.argv[i + 1] ?? 'true');
-  i++;
-}
+const args = parseFlags();
 const durationSec = Number(args.get('duration') ?? 10);
 const rounds = Number(args.get('rounds') ?? 2);
 const connections = Number(args.get('connections') ?? 64);
@@ -53,16 +47,6 @@ const shoalDist = process.env.SHOAL_DIST;
 const tsxNode = ['--import', 'tsx'];
 const ADMIN = { email: 'bench-admin@shop.local', password: 'bench-admin-password-1' };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Resolves with the first line of `stream` matching `ready`; rejects if the process exits first or after 60 s. */
 function waitForLine(child: ChildProcess, stream: NodeJS.ReadableStream, ready: (line: string) => boolean, what: string, logFile?: string): Promise<string> {
@@ -83,30 +67,7 @@ function waitForLine(child: ChildProcess, stream: NodeJS.ReadableStream, ready: 
   });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
 
-/** CPU ticks of the whole machine and of given PIDs, from /proc. */
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = f[3]! + (f[4] ?? 0);
-  return { busy: f.reduce((a, b) => a + b, 0) - idle, total: f.reduce((a, b) => a + b, 0) };
-}
-function pidTicks(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(rest[11]) + Number(rest[12]);
-  } catch {
-    return undefined;
-  }
-}
 /** CPU (in cores) of the scenario's processes and of everything else, over the measured window. */
 function cpuWindow(pids: (number | undefined)[]): () => { benchCores: number; foreignCores: number; perProcess: Record<string, number> } {
   const m0 = machineTicks();
@@ -285,7 +246,7 @@ async function target(scenario: string): Promise<Target> {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: anchorModules };
   const children: ChildProcess[] = [];
   const close = async (): Promise<void> => {
-    for (const c of children.reverse()) await stop(c);
+    for (const c of children.reverse()) await stop(c, 15_000);
   };
   try {
     if (scenario === 'moleculer-web-tcp') {
@@ -359,7 +320,7 @@ try {
     }
   }
 } finally {
-  for (const s of [...stack].reverse()) await stop(s.child);
+  for (const s of [...stack].reverse()) await stop(s.child, 15_000);
   if (process.env.SHOAL_BENCH_KEEP !== '1') rmSync(work, { recursive: true, force: true });
 }
 

@@ -22,16 +22,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
 import { shoalCode } from './shoal-build.js';
+import { freePort, machineTicks, parseFlags, pidTicks, stop } from '../common/procs.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
-const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i++) {
-  const a = process.argv[i]!;
-  if (!a.startsWith('--')) continue;
-  args.set(a.slice(2), process.argv[i + 1] ?? 'true');
-  i++;
-}
+const args = parseFlags();
 const durationSec = Number(args.get('duration') ?? 10);
 const concs = args.get('conc') ?? '1,16,128';
 const rounds = Number(args.get('rounds') ?? 2);
@@ -59,16 +54,6 @@ interface Row extends LoadResult {
   benchCores: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Resolves with the first stdout line matching `ready`; rejects if the process exits first. */
 function waitForLine(child: ChildProcess, ready: (line: string) => boolean, what: string): Promise<string> {
@@ -88,14 +73,6 @@ function waitForLine(child: ChildProcess, ready: (line: string) => boolean, what
   });
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 function waitForPort(port: number): Promise<void> {
   const bound = Date.now() + 10_000;
@@ -116,22 +93,6 @@ function waitForPort(port: number): Promise<void> {
   });
 }
 
-/** CPU ticks: the whole machine (busy, total) and a set of PIDs, from /proc. */
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = f[3]! + (f[4] ?? 0);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
-}
-function pidTicks(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(rest[11]) + Number(rest[12]);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Samples every second so a process's last reading before it exits is kept. */
 class CpuSampler {
@@ -261,8 +222,8 @@ async function runScenario(scenario: string, label: string): Promise<LoadResult[
     const cpu = sampler.finish();
     return results.map((r) => ({ ...r, ...cpu }));
   } finally {
-    for (const c of children) await stop(c);
-    if (natsServer !== undefined) await stop(natsServer);
+    for (const c of children) await stop(c, 5_000);
+    if (natsServer !== undefined) await stop(natsServer, 5_000);
   }
 }
 
@@ -313,7 +274,7 @@ for (const c of concs.split(',').map(Number)) {
   }
 }
 if (coord !== undefined) {
-  await stop(coord.child);
+  await stop(coord.child, 5_000);
   rmSync(coord.dataDir, { recursive: true, force: true });
 }
 console.log('\n' + table.join('\n'));

@@ -3,23 +3,25 @@
 // proceed together, busy_timeout queues writers).
 //
 // Durability: synchronous=FULL. In WAL mode NORMAL survives a process crash but may lose the last
-// commits on power loss or an OS crash. An acknowledged deposit must not vanish, and the next
-// issue's saga/2PC participants answer "done" to a coordinator on the strength of a local commit
-// (barrier row + debit): forgetting it after the answer breaks money and stock conservation across
-// services. FULL costs one fsync of the WAL per commit, which SQLite already batches per commit.
+// commits on power loss or an OS crash. An acknowledged deposit must not vanish, and the saga/2PC
+// participants answer "done" to a coordinator on the strength of a local commit (barrier row +
+// debit): forgetting it after the answer breaks money and stock conservation across services.
+// FULL costs one fsync of the WAL per commit — so writes are group-committed (sqlite-driver.ts):
+// every write of one event-loop turn shares one transaction and one fsync, each in a savepoint of
+// its own, each answered after the COMMIT.
 //
-// Queries are built with kysely (SqliteDialect over the same better-sqlite3 handle). Plain reads
-// and single-statement writes go through kysely's async execute. Multi-statement writes go through
-// `transaction(fn)`: BEGIN IMMEDIATE, run synchronously, COMMIT — all in one turn of the event
-// loop. Why not kysely's db.transaction(): it issues a deferred BEGIN and awaits between
-// statements, so (a) a deferred reader that later writes can fail with SQLITE_BUSY_SNAPSHOT
-// against another process, and (b) two connections in one process (tests, or two stores) would
-// deadlock: one holds the write lock across an await while the other blocks the only thread in
-// busy_timeout. A synchronous immediate transaction holds no database lock across a turn.
+// Queries are built with kysely over the same better-sqlite3 handle (groupCommitDialect). Plain
+// reads run at once; single-statement writes join the next group commit. Multi-statement writes
+// go through `transaction(fn)`: fn runs synchronously inside the group transaction, in its own
+// savepoint, so it is atomic and no other write interleaves with it. Why not kysely's
+// db.transaction() for these: it awaits between statements and holds the handle exclusively
+// meanwhile (no batching), and a deferred reader that later writes can fail with
+// SQLITE_BUSY_SNAPSHOT against another process.
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, type Compilable } from 'kysely';
+import { Kysely, type Compilable } from 'kysely';
+import { GroupCommitter, StatementCache, groupCommitDialect } from './sqlite-driver.js';
 
 export interface Migration {
   /** 1, 2, 3, … in order; stored in PRAGMA user_version once applied. */
@@ -56,11 +58,13 @@ export class ServiceDb<DB> {
   readonly file: string;
   readonly #raw: Database.Database;
   readonly #sync: SyncQueries;
+  readonly #writer: GroupCommitter;
 
   private constructor(file: string, raw: Database.Database) {
     this.file = file;
     this.#raw = raw;
-    this.kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database: raw }) });
+    this.#writer = new GroupCommitter(raw);
+    this.kysely = new Kysely<DB>({ dialect: groupCommitDialect(raw, this.#writer, StatementCache.of(raw)) });
     this.#sync = syncQueries(raw);
   }
 
@@ -85,27 +89,24 @@ export class ServiceDb<DB> {
   }
 
   /**
-   * Runs `fn` in one BEGIN IMMEDIATE transaction, synchronously; a throw rolls everything back.
-   * `fn` must not be async and must use only the queries it is given. Kysely's connection is
-   * held meanwhile, so the transaction never lands inside a kysely transaction that is open on
-   * the same handle (the runtime's inbox/outbox use those).
+   * Runs `fn` atomically in the next group commit (its own savepoint inside one BEGIN IMMEDIATE
+   * transaction shared with the other writes of this turn); resolves after the COMMIT. A throw
+   * undoes fn's writes only. `fn` must be synchronous and use only the queries it is given (or
+   * this handle).
    */
   async transaction<T>(fn: (q: SyncQueries) => T): Promise<T> {
-    return this.kysely.connection().execute(async () =>
-      this.#raw
-        .transaction(() => {
-          const result = fn(this.#sync);
-          if (result instanceof Promise) throw new TypeError('ServiceDb.transaction: fn must be synchronous');
-          return result;
-        })
-        .immediate(),
-    );
+    return this.#writer.write(() => fn(this.#sync));
+  }
+
+  /** Group commits made and the writes they carried (for tests and metrics). */
+  get commitStats(): { commits: number; writes: number } {
+    return { commits: this.#writer.commits, writes: this.#writer.writes };
   }
 
   /**
    * The better-sqlite3 handle, for code that must run synchronously inside `transaction(fn)` next
-   * to the business change (the txn barrier, 2PC participant and saga log work on it) or migrate
-   * its own tables at open. Never for async use: kysely owns the connection between awaits.
+   * to the business change (the txn barrier, 2PC participant and saga log work on it), read, or
+   * migrate its own tables at open. Writes outside `transaction(fn)` would each cost a commit.
    */
   get sqlite(): Database.Database {
     return this.#raw;
@@ -128,19 +129,20 @@ export class ServiceDb<DB> {
  * onFinished) uses.
  */
 export function syncQueries(raw: Database.Database): SyncQueries {
+  const statements = StatementCache.of(raw);
   return {
     all: <R>(query: Compilable<R>): R[] => {
       const { sql, parameters } = query.compile();
-      return raw.prepare(sql).all(...parameters) as R[];
+      return statements.get(sql).all(...parameters) as R[];
     },
     first: <R>(query: Compilable<R>): R | undefined => {
       const { sql, parameters } = query.compile();
       // all(), not get(): a statement is stepped to its end, whatever it returns.
-      return raw.prepare(sql).all(...parameters)[0] as R | undefined;
+      return statements.get(sql).all(...parameters)[0] as R | undefined;
     },
     run: (query: Compilable<unknown>): { changes: number } => {
       const { sql, parameters } = query.compile();
-      return { changes: raw.prepare(sql).run(...parameters).changes };
+      return { changes: statements.get(sql).run(...parameters).changes };
     },
   };
 }

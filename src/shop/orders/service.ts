@@ -106,8 +106,8 @@ export function createOrdersService(options: OrdersServiceOptions = {}): Service
           instanceId: host.instanceId,
           logger: host.logger,
           ...options.saga,
-          // The saga log shares the handle with kysely (outbox transactions): hold its connection.
-          exclusive: (fn) => store.db.kysely.connection().execute(async () => fn()),
+          // The saga log's writes join the database's group commits (one fsync for many sagas).
+          exclusive: (fn) => store.db.transaction(() => fn()),
         });
         saga.onFinished(ORDER_TXN_KIND, (result, payload, db) => {
           const orderId = payload.orderId;

@@ -45,9 +45,11 @@ export interface SagaOrchestratorOptions {
   now?: () => number;
   random?: () => number;
   /**
-   * Runs each write transaction of the log. Default: at once. A service whose handle is also
-   * used by kysely transactions passes one that holds kysely's connection meanwhile, e.g.
-   * `(fn) => kysely.connection().execute(async () => fn())`, so no write lands inside them.
+   * Runs each write of the log (synchronous; it must be atomic and durable once the promise
+   * resolves). Default: at once, in autocommit, refused inside another open transaction on the
+   * handle. A service with a group committer passes its own (e.g. ServiceDb's
+   * `(fn) => db.transaction(() => fn())`): then many sagas' log writes share one commit, and no
+   * write lands inside someone else's transaction.
    */
   exclusive?: <T>(fn: () => T) => Promise<T>;
 }
@@ -106,11 +108,12 @@ export class SagaOrchestrator {
     this.#pollMs = options.pollMs ?? Math.max(1, Math.min(200, Math.floor(this.#leaseMs / 5)));
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
-    const exclusive = options.exclusive ?? (async <T>(fn: () => T): Promise<T> => fn());
     // A log write inside someone else's open transaction on this connection would commit or roll
-    // back with it (better-sqlite3 nests as a savepoint): refuse rather than lose a transition.
-    this.#exclusive = <T>(fn: () => T): Promise<T> =>
-      exclusive(() => {
+    // back with it (better-sqlite3 nests as a savepoint): the default refuses rather than lose a
+    // transition; a given `exclusive` is trusted to run fn in a transaction of its own.
+    this.#exclusive =
+      options.exclusive ??
+      (async <T>(fn: () => T): Promise<T> => {
         if (this.#db.inTransaction) throw new Error('saga log write inside another open transaction on its connection: pass options.exclusive');
         return fn();
       });
@@ -323,7 +326,7 @@ export class SagaOrchestrator {
   async #tryAction(drive: Drive, step: SagaStep): Promise<'ok' | { code: string; message: string }> {
     let last: ShoalError | undefined;
     for (let attempt = 1; attempt <= this.#actionAttempts; attempt++) {
-      await this.#renew(drive);
+      await this.#renewAfterPause(drive, attempt);
       try {
         await this.#caller.call(step.action, { ...step.params, gid: drive.gid, branch: step.name }, { idempotent: true, timeoutMs: this.#stepTimeoutMs });
         return 'ok';
@@ -342,7 +345,7 @@ export class SagaOrchestrator {
   async #compensate(drive: Drive, step: SagaStep): Promise<void> {
     const params = { ...(step.compensationParams ?? step.params), gid: drive.gid, branch: step.name };
     for (let attempt = 1; ; attempt++) {
-      await this.#renew(drive);
+      await this.#renewAfterPause(drive, attempt);
       try {
         await this.#caller.call(step.compensation, params, { idempotent: true, timeoutMs: this.#stepTimeoutMs });
         return;
@@ -391,8 +394,14 @@ export class SagaOrchestrator {
     }
   }
 
-  async #renew(drive: Drive): Promise<void> {
+  /**
+   * Before a branch call. The first try needs no write: the insert, claim or advance that led
+   * here set the lease just now (and the heartbeat keeps it during the call). A retry after a
+   * backoff pause renews, and so finds out at once if the claim was lost meanwhile.
+   */
+  async #renewAfterPause(drive: Drive, attempt: number): Promise<void> {
     if (drive.stop.signal.aborted) throw drive.lost ? new LostClaim(drive.gid) : this.#closed.signal.reason;
+    if (attempt === 1) return;
     const leaseUntil = this.#now() + this.#leaseMs;
     await this.#write(drive, () => this.#log.renew(drive.gid, this.owner, leaseUntil));
   }

@@ -19,7 +19,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ShopUp } from '../../test/failover/shop-up.js';
+import { ShopUp, descendants } from '../../test/failover/shop-up.js';
+import { pidTicks } from '../common/procs.js';
 import { ShopClient, mapLimit, quantile } from '../../test/chaos/shop-client.js';
 
 const { values } = parseArgs({
@@ -57,6 +58,8 @@ interface Row {
   pending: number;
   non2xx: number;
   errors: Record<string, number>;
+  /** Server CPU ms per measured order by role (gateway, orders, goods, users, coord), all instances summed. */
+  cpuMsPerOrder?: Record<string, number>;
   loadAvg: { before: number; during: number; after: number };
 }
 
@@ -76,7 +79,40 @@ async function withLoadAvg<T>(fn: () => Promise<T>): Promise<{ value: T; before:
   }
 }
 
-async function gatewayScenario(client: ShopClient, mode: 'saga' | '2pc', concurrency: number, tokens: string[], goodsIds: string[], tag: string): Promise<Row> {
+/** The role of a process below `shoal up`, from its command line (shop-topology's entry files). */
+function roleOf(pid: number): string {
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    for (const role of ['gateway', 'users', 'goods', 'orders']) if (cmd.includes(`/${role}/main`)) return role;
+    return cmd.includes('coord') ? 'coord' : 'other';
+  } catch {
+    return 'gone';
+  }
+}
+
+/** CPU ticks (1/100 s) per role, summed over every process below `shoal up` now. */
+function ticksByRole(shop: ShopUp): Map<number, { role: string; ticks: number }> {
+  const out = new Map<number, { role: string; ticks: number }>();
+  for (const pid of descendants(shop.child.pid!)) {
+    const ticks = pidTicks(pid);
+    if (ticks !== undefined) out.set(pid, { role: roleOf(pid), ticks });
+  }
+  return out;
+}
+
+/** CPU ms per order by role over the window between two samples (processes in both). */
+function cpuPerOrder(before: Map<number, { role: string; ticks: number }>, after: Map<number, { role: string; ticks: number }>, orders: number): Record<string, number> {
+  const ms: Record<string, number> = {};
+  for (const [pid, a] of after) {
+    const b = before.get(pid);
+    if (b === undefined || a.role === 'other' || a.role === 'gone') continue;
+    ms[a.role] = (ms[a.role] ?? 0) + ((a.ticks - b.ticks) * 10) / Math.max(orders, 1);
+  }
+  for (const role of Object.keys(ms)) ms[role] = Math.round(ms[role]! * 1000) / 1000;
+  return ms;
+}
+
+async function gatewayScenario(shop: ShopUp, client: ShopClient, mode: 'saga' | '2pc', concurrency: number, tokens: string[], goodsIds: string[], tag: string): Promise<Row> {
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   const statuses = { confirmed: 0, failed: 0, pending: 0 };
@@ -110,8 +146,10 @@ async function gatewayScenario(client: ShopClient, mode: 'saga' | '2pc', concurr
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
   const t0 = performance.now();
+  const ticks0 = ticksByRole(shop);
   const measured = await withLoadAvg(() => new Promise((r) => setTimeout(r, durationMs)));
   measuring = false;
+  const ticks1 = ticksByRole(shop);
   const seconds = (performance.now() - t0) / 1000;
   running = false;
   await Promise.all(loops);
@@ -129,6 +167,7 @@ async function gatewayScenario(client: ShopClient, mode: 'saga' | '2pc', concurr
     ...statuses,
     non2xx,
     errors,
+    cpuMsPerOrder: cpuPerOrder(ticks0, ticks1, latencies.length),
     loadAvg: { before: measured.before, during: measured.during, after: measured.after },
   };
 }
@@ -236,11 +275,12 @@ async function main(): Promise<void> {
     for (const mode of modes) {
       for (const c of concs) {
         log(`${mode} c=${c}: ${values.warmup} s warm-up, ${values.duration} s measured`);
-        const row = await gatewayScenario(client, mode, c, tokens, goodsIds, `${tag}-${mode}-${c}`);
+        const row = await gatewayScenario(shop, client, mode, c, tokens, goodsIds, `${tag}-${mode}-${c}`);
         rows.push(row);
         log(
           `${mode} c=${c}: ${row.ordersPerSecond.toFixed(0)} orders/s, p50 ${row.p50Ms.toFixed(1)} ms, p99 ${row.p99Ms.toFixed(1)} ms, ` +
-            `confirmed ${row.confirmed} failed ${row.failed} pending ${row.pending}, non-2xx ${row.non2xx} ${JSON.stringify(row.errors)}, load ${row.loadAvg.during.toFixed(1)}`,
+            `confirmed ${row.confirmed} failed ${row.failed} pending ${row.pending}, non-2xx ${row.non2xx} ${JSON.stringify(row.errors)}, load ${row.loadAvg.during.toFixed(1)}, ` +
+            `CPU ms/order ${JSON.stringify(row.cpuMsPerOrder)}`,
         );
       }
     }

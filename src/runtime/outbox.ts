@@ -258,31 +258,32 @@ export class OutboxDispatcher {
 
   private async dispatch(row: Row): Promise<void> {
     const now = this.now();
-    // Claim: only the dispatcher whose update matched pushes it (several instances may share a file).
+    // The subscribers are fixed at the first attempt (a read), and stored with the claim.
+    const fresh = row.targets === null;
+    const targets = fresh ? await this.targetsFor(row.event, now) : (JSON.parse(row.targets!) as string[]);
+    const acked = new Set(JSON.parse(row.acked) as string[]);
+    const due = targets.filter((service) => !acked.has(service));
+    // Claim: only the dispatcher whose update matched pushes it (several instances may share a
+    // file). Nobody to push to: the claim is the delivery (one write instead of two).
     const claim = await this.db
       .updateTable('shoal_outbox')
-      .set({ next_attempt_at: now + this.claimMs, attempts: Number(row.attempts) + 1 })
+      .set({
+        next_attempt_at: now + this.claimMs,
+        attempts: Number(row.attempts) + 1,
+        ...(fresh ? { targets: JSON.stringify(targets) } : {}),
+        ...(due.length === 0 ? { delivered_at: now } : {}),
+      })
       .where('id', '=', row.id)
       .where('next_attempt_at', '=', Number(row.next_attempt_at))
       .where('delivered_at', 'is', null)
       .executeTakeFirst();
-    if (Number(claim.numUpdatedRows) !== 1) return;
+    if (Number(claim.numUpdatedRows) !== 1 || due.length === 0) return;
     const attempts = Number(row.attempts) + 1;
-    let targets: string[];
-    if (row.targets === null) {
-      targets = await this.targetsFor(row.event, now);
-      await this.db.updateTable('shoal_outbox').set({ targets: JSON.stringify(targets) }).where('id', '=', row.id).execute();
-    } else {
-      targets = JSON.parse(row.targets) as string[];
-    }
-    const acked = new Set(JSON.parse(row.acked) as string[]);
     const envelope: EventEnvelope = { id: row.id, event: row.event, payload: JSON.parse(row.payload) as unknown };
     const meta = row.meta === null ? {} : (JSON.parse(row.meta) as Record<string, unknown>);
     const failures: string[] = [];
     await Promise.all(
-      targets
-        .filter((service) => !acked.has(service))
-        .map(async (service) => {
+      due.map(async (service) => {
           try {
             await this.options.push(service, envelope, meta);
             acked.add(service);

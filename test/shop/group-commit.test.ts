@@ -141,4 +141,46 @@ describe('ServiceDb group commit', () => {
     ).rejects.toThrow(/synchronous/);
     expect(await k.selectFrom('log').select('seq').execute()).toEqual([]);
   });
+
+  it('while another process holds the write lock, the event loop keeps running and the writes commit once it is free', async () => {
+    const other = new Database(db.file);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const k = db.kysely;
+      const write = db.transaction((q) => q.run(k.insertInto('log').values({ seq: 40, what: 'waited' })).changes);
+      let done = false;
+      void write.then(() => (done = true));
+      // Timers fire meanwhile: SQLite's busy handler is not sleeping on this thread.
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(done).toBe(false);
+      expect(db.commitStats.busyRetries).toBeGreaterThan(0);
+      other.exec('COMMIT');
+      expect(await write).toBe(1);
+      expect((await k.selectFrom('log').select('seq').execute()).map((r) => r.seq)).toEqual([40]);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+    }
+  });
+});
+
+describe('ServiceDb group commit with a short busy timeout', () => {
+  it('writes fail with SQLITE_BUSY once the lock stays taken past busyTimeoutMs, and the next ones succeed', async () => {
+    const dir = tempDir();
+    const db = ServiceDb.open<Tables>(dir.file('svc.db'), migrations, { busyTimeoutMs: 30 });
+    const other = new Database(db.file);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      const k = db.kysely;
+      await expect(k.insertInto('log').values({ seq: 50, what: 'too late' }).execute()).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+      other.exec('COMMIT');
+      await k.insertInto('log').values({ seq: 51, what: 'fine' }).execute();
+      expect((await k.selectFrom('log').select('seq').execute()).map((r) => r.seq)).toEqual([51]);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await db.close();
+      dir.remove();
+    }
+  });
 });

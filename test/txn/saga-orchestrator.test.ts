@@ -165,7 +165,9 @@ describe('SagaOrchestrator', () => {
       },
     });
     await expect(orch.run(orderSaga('g12', 1, 10))).rejects.toThrow('handler bug');
-    expect(world.sagaRow(db, 'g12')).toMatchObject({ status: 'running', next_step: 2 });
+    // The last step's advance is the terminal write itself, so the log still points at that step:
+    // recovery repeats its call, which the participant's barrier answers as a duplicate.
+    expect(world.sagaRow(db, 'g12')).toMatchObject({ status: 'running', next_step: 1 });
     expect(db.prepare('SELECT count(*) AS n FROM orders_done WHERE gid = ?').get('g12')).toEqual({ n: 0 });
     expect(await orch.recoverOnce()).toEqual([]); // its lease still runs
     world.clock.advance(1_001);
@@ -217,5 +219,28 @@ describe('SagaOrchestrator', () => {
     expect(await next.orch.recoverOnce()).toEqual([{ gid: 'g14', status: 'committed' }]);
     expect(world.stock.stock()).toBe(9);
     expect(world.wallet.cents()).toBe(990);
+  });
+
+  it('record() writes the saga in the caller\'s transaction: rolled back with it, or driven by the next run()', async () => {
+    world = new SagaWorld(10, 1_000);
+    const caller = world.caller();
+    const { orch, db } = world.orchestrator(caller);
+    expect(() => orch.record(orderSaga('g16', 1, 10))).toThrow(/inside an open transaction/);
+    // The caller's transaction fails after recording: no saga remains.
+    expect(() =>
+      db.transaction(() => {
+        expect(orch.record(orderSaga('g16', 1, 10))).toBe(true);
+        throw new Error('order insert failed');
+      })(),
+    ).toThrow('order insert failed');
+    expect(world.sagaRow(db, 'g16')).toBeUndefined();
+    // It commits: the row is claimed by this orchestrator, and run() drives it at once (no waiting for the lease).
+    db.transaction(() => orch.record(orderSaga('g16', 1, 10)))();
+    expect(world.sagaRow(db, 'g16')).toMatchObject({ status: 'running', next_step: 0, owner: orch.owner });
+    const [a, b] = await Promise.all([orch.run(orderSaga('g16', 1, 10)), orch.run(orderSaga('g16', 1, 10))]);
+    expect(a).toEqual({ gid: 'g16', status: 'committed' });
+    expect(b).toEqual(a);
+    expect(actions(caller.calls)).toEqual(['stock.reserve', 'wallet.debit']);
+    expect(world.stock.stock()).toBe(9);
   });
 });

@@ -48,12 +48,19 @@ export class GroupCommitter {
   #holder: object | undefined;
   #holderWaiters: (() => void)[] = [];
   #closed = false;
-  /** Statistics for tests and metrics: commits made and writes they carried. */
+  readonly #busyTimeoutMs: number;
+  /** Set while a retry of BEGIN after SQLITE_BUSY is scheduled. */
+  #busySince: number | undefined;
+  /** When the current run of busy retries began. */
+  #busyStarted: number | undefined;
+  /** Statistics for tests and metrics: commits made, writes they carried, BEGINs found busy. */
   commits = 0;
   writes = 0;
+  busyRetries = 0;
 
-  constructor(raw: Database.Database) {
+  constructor(raw: Database.Database, busyTimeoutMs: number) {
     this.#raw = raw;
+    this.#busyTimeoutMs = busyTimeoutMs;
   }
 
   /**
@@ -105,9 +112,10 @@ export class GroupCommitter {
     }
   }
 
-  /** No new writes; the ones queued still run unless a kysely transaction is left open. */
+  /** No new writes; the ones queued still run unless a kysely transaction is left open or the file stays locked. */
   close(): void {
     this.#closed = true;
+    this.#busySince = undefined;
     this.#flushAll();
     for (const p of this.#queue.splice(0)) p.reject(new Error('database closed with a kysely transaction open'));
   }
@@ -131,19 +139,61 @@ export class GroupCommitter {
   }
 
   #flushAll(): void {
-    while (this.#queue.length > 0 && this.#holder === undefined) this.#flush(this.#queue.splice(0, MAX_BATCH));
+    while (this.#queue.length > 0 && this.#holder === undefined && this.#busySince === undefined) {
+      const batch = this.#queue.slice(0, MAX_BATCH);
+      const begun = this.#begin();
+      if (begun === 'busy') return;
+      this.#queue.splice(0, batch.length);
+      if (begun !== 'ok') {
+        for (const p of batch) p.reject(begun.err);
+        continue;
+      }
+      this.#flush(batch);
+    }
+  }
+
+  /**
+   * BEGIN IMMEDIATE without waiting in SQLite's busy handler: another process holding the write
+   * lock (instances of one service share the file) would otherwise block this event loop in
+   * sleeps of 1, 2, 5… ms. Busy → try again from the event loop, so this process keeps serving
+   * and the writes arriving meanwhile join the batch; after busyTimeoutMs the writes fail.
+   */
+  #begin(): 'ok' | 'busy' | { err: unknown } {
+    const raw = this.#raw;
+    if (raw.inTransaction) return { err: new Error('invariant: a transaction was left open on the service database handle') };
+    raw.pragma('busy_timeout = 0');
+    try {
+      raw.exec('BEGIN IMMEDIATE');
+      this.#busySince = undefined;
+      return 'ok';
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY') return { err };
+      const now = Date.now();
+      const since = this.#busyStarted ?? now;
+      if (now - since >= this.#busyTimeoutMs) {
+        this.#busyStarted = undefined;
+        return { err };
+      }
+      this.#busyStarted = since;
+      this.#busySince = since;
+      this.busyRetries++;
+      // The first retry as soon as the loop is free, later ones a timer tick apart (no spinning).
+      const retry = (): void => {
+        this.#busySince = undefined;
+        this.#flushAll();
+      };
+      if (now === since) setImmediate(retry);
+      else setTimeout(retry, 1);
+      return 'busy';
+    } finally {
+      raw.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
+    }
   }
 
   #flush(batch: Pending[]): void {
     const raw = this.#raw;
     const outcomes: ({ ok: true; value: unknown } | { ok: false; err: unknown })[] = [];
-    try {
-      if (raw.inTransaction) throw new Error('invariant: a transaction was left open on the service database handle');
-      raw.exec('BEGIN IMMEDIATE');
-    } catch (err) {
-      for (const p of batch) p.reject(err);
-      return;
-    }
+    this.#busyStarted = undefined;
     try {
       for (const p of batch) {
         raw.exec('SAVEPOINT shoal_write');

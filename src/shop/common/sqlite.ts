@@ -60,10 +60,10 @@ export class ServiceDb<DB> {
   readonly #sync: SyncQueries;
   readonly #writer: GroupCommitter;
 
-  private constructor(file: string, raw: Database.Database) {
+  private constructor(file: string, raw: Database.Database, busyTimeoutMs: number) {
     this.file = file;
     this.#raw = raw;
-    this.#writer = new GroupCommitter(raw);
+    this.#writer = new GroupCommitter(raw, busyTimeoutMs);
     this.kysely = new Kysely<DB>({ dialect: groupCommitDialect(raw, this.#writer, StatementCache.of(raw)) });
     this.#sync = syncQueries(raw);
   }
@@ -73,9 +73,10 @@ export class ServiceDb<DB> {
     assertMigrations(migrations);
     mkdirSync(dirname(file), { recursive: true });
     const raw = new Database(file);
+    const busyTimeoutMs = Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
     try {
       // busy_timeout first: the journal_mode switch below may meet another opener's lock.
-      raw.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS)}`);
+      raw.pragma(`busy_timeout = ${busyTimeoutMs}`);
       const mode = raw.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal') throw new Error(`${file}: could not switch to WAL (journal_mode is ${String(mode)})`);
       raw.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
@@ -85,7 +86,7 @@ export class ServiceDb<DB> {
       raw.close();
       throw err;
     }
-    return new ServiceDb<DB>(file, raw);
+    return new ServiceDb<DB>(file, raw, busyTimeoutMs);
   }
 
   /**
@@ -99,8 +100,8 @@ export class ServiceDb<DB> {
   }
 
   /** Group commits made and the writes they carried (for tests and metrics). */
-  get commitStats(): { commits: number; writes: number } {
-    return { commits: this.#writer.commits, writes: this.#writer.writes };
+  get commitStats(): { commits: number; writes: number; busyRetries: number } {
+    return { commits: this.#writer.commits, writes: this.#writer.writes, busyRetries: this.#writer.busyRetries };
   }
 
   /**

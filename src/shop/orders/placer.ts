@@ -56,7 +56,11 @@ export class OrderPlacer {
     const total = orderTotal(items);
     if (total > MAX_ORDER_TOTAL_CENTS) throw invalidArgument(`order total ${total} cents is above the limit of ${MAX_ORDER_TOTAL_CENTS}`, { total });
 
-    const created = await store.createPending({ userId: p.userId, idempotencyKey: p.idempotencyKey, requestHash: hash, mode: p.mode, items });
+    // A saga order's saga is recorded in the same commit as the order: one fsync, and no order
+    // without its saga after a crash.
+    const created = await store.createPending({ userId: p.userId, idempotencyKey: p.idempotencyKey, requestHash: hash, mode: p.mode, items }, (order) => {
+      if (order.mode === 'saga' && !this.#o.saga.record(sagaSpec(order))) throw new Error(`invariant: saga ${order.id} exists before its order`);
+    });
     // A concurrent request with the same key won the insert: this one is its repeat.
     if (!created.created) return this.#replay(ctx, created, hash);
     const drive = this.#drive(created.order);

@@ -96,8 +96,12 @@ export class OrdersStore {
     return row === undefined ? undefined : { orderId: row.order_id, requestHash: row.request_hash };
   }
 
-  /** The pending order and its idempotency row in one transaction; or the order the key already names. */
-  async createPending(input: NewOrder): Promise<CreateResult> {
+  /**
+   * The pending order and its idempotency row in one transaction; or the order the key already
+   * names. `alongside` runs in that same transaction once the order is written (the saga log's
+   * record of its transaction); a throw there undoes the order too.
+   */
+  async createPending(input: NewOrder, alongside?: (order: Order) => void): Promise<CreateResult> {
     if (input.items.length === 0) throw new Error('invariant: an order needs items');
     const total = orderTotal(input.items);
     if (total > MAX_ORDER_TOTAL_CENTS) throw new Error(`invariant: total ${total} above the limit was not refused earlier`);
@@ -123,7 +127,9 @@ export class OrdersStore {
       const items: OrderItemsTable[] = input.items.map((i) => ({ order_id: id, goods_id: i.goodsId, qty: i.qty, price: i.price }));
       q.run(k.insertInto('order_items').values(items));
       q.run(k.insertInto('idempotency').values({ user_id: input.userId, key: input.idempotencyKey, order_id: id, request_hash: input.requestHash, created_at: now }));
-      return { created: true, order: toOrder(row, items) };
+      const order = toOrder(row, items);
+      alongside?.(order);
+      return { created: true, order };
     });
   }
 

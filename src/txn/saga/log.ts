@@ -66,7 +66,7 @@ export class SagaLog {
   readonly #renew: BetterSqlite3.Statement<[number, string, string]>;
   readonly #advance: BetterSqlite3.Statement<[number, number, string, string, string, SagaStatus]>;
   readonly #compensate: BetterSqlite3.Statement<[string, string, number, number, string, string, string]>;
-  readonly #finish: BetterSqlite3.Statement<[SagaStatus, number, string, string, string, SagaStatus]>;
+  readonly #finish: BetterSqlite3.Statement<[SagaStatus, number, number, string, string, string, SagaStatus]>;
   readonly #release: BetterSqlite3.Statement<[string, string, string]>;
   readonly #expired: BetterSqlite3.Statement<[number, number], { gid: string }>;
 
@@ -84,7 +84,7 @@ export class SagaLog {
       WHERE gid = ? AND owner = ? AND status = ?`);
     this.#compensate = db.prepare(`UPDATE shoal_saga SET status = 'compensating', failed_step = ?, error = ?,
       next_step = ?, lease_until = ?, updated_at = ? WHERE gid = ? AND owner = ? AND status = 'running'`);
-    this.#finish = db.prepare(`UPDATE shoal_saga SET status = ?, owner = NULL, lease_until = ?, updated_at = ?
+    this.#finish = db.prepare(`UPDATE shoal_saga SET status = ?, next_step = ?, owner = NULL, lease_until = ?, updated_at = ?
       WHERE gid = ? AND owner = ? AND status = ?`);
     this.#release = db.prepare(`UPDATE shoal_saga SET lease_until = 0, updated_at = ?
       WHERE gid = ? AND owner = ? AND status IN ('running', 'compensating')`);
@@ -118,9 +118,12 @@ export class SagaLog {
     return this.#compensate.run(failedStep, JSON.stringify(error), fromStep, leaseUntil, at, gid, owner).changes === 1;
   }
 
-  /** The terminal write; the caller wraps it and onFinished in one transaction. */
-  finish(gid: string, owner: string, from: SagaStatus, to: SagaStatus, at: string): boolean {
-    return this.#finish.run(to, 0, at, gid, owner, from).changes === 1;
+  /**
+   * The terminal write; the caller wraps it and onFinished in one transaction. `nextStep` is the
+   * position it ends at (the step count once committed: the last step's advance is this write).
+   */
+  finish(gid: string, owner: string, from: SagaStatus, to: SagaStatus, nextStep: number, at: string): boolean {
+    return this.#finish.run(to, nextStep, 0, at, gid, owner, from).changes === 1;
   }
 
   /** Gives the claim up at once (orderly stop), so another instance can resume without waiting. */

@@ -92,6 +92,8 @@ export class SagaOrchestrator {
   /** Sagas this object drives or awaits; null = the drive lost its claim to another owner. */
   readonly #inflight = new Map<string, Promise<SagaResult | null>>();
   readonly #drives = new Set<Drive>();
+  /** Gids record()ed by this object that no run() has taken up yet. */
+  readonly #recorded = new Set<string>();
   readonly #closed = new AbortController();
 
   constructor(options: SagaOrchestratorOptions) {
@@ -141,14 +143,40 @@ export class SagaOrchestrator {
       this.#assertSameSaga(spec, this.#log.get(spec.gid));
       return this.#settle(spec.gid, mine);
     }
+    const known = this.#log.get(spec.gid);
+    if (this.#recorded.delete(spec.gid) && known !== undefined && known.owner === this.owner && !isTerminal(known.status)) {
+      // Recorded by this object (record(), in the caller's transaction) and not driven yet.
+      this.#assertSameSaga(spec, known);
+      return this.#settle(spec.gid, this.#track(spec.gid, () => this.#drive(spec.gid)));
+    }
     const now = this.#now();
-    const inserted = await this.#exclusive(() => this.#log.insert(spec, this.owner, now + this.#leaseMs, iso(now)));
+    const inserted = known === undefined && (await this.#exclusive(() => this.#log.insert(spec, this.owner, now + this.#leaseMs, iso(now))));
     if (inserted) {
-      this.#logger.info({ gid: spec.gid, kind: spec.kind, steps: spec.steps.length }, 'saga started');
+      this.#logger.debug({ gid: spec.gid, kind: spec.kind, steps: spec.steps.length }, 'saga started');
       return this.#settle(spec.gid, this.#track(spec.gid, () => this.#drive(spec.gid)));
     }
     this.#assertSameSaga(spec, this.#log.get(spec.gid));
     return this.#settle(spec.gid, this.#inflight.get(spec.gid) ?? this.#track(spec.gid, () => this.#awaitOrTake(spec.gid)));
+  }
+
+  /**
+   * Records a new saga inside the caller's open transaction on this database — the one that
+   * creates what the saga is for (an order) — claimed by this orchestrator, so both commit
+   * together and no crash can leave one without the other. `run(spec)` after that commit drives
+   * it; if this process dies first, recovery claims it once the lease runs out. False if the gid
+   * exists already (then nothing was written).
+   */
+  record(spec: SagaSpec): boolean {
+    this.#assertOpen();
+    assertSpec(spec);
+    if (!this.#db.inTransaction) throw new Error('SagaOrchestrator.record must run inside an open transaction on its database');
+    const now = this.#now();
+    const inserted = this.#log.insert(spec, this.owner, now + this.#leaseMs, iso(now));
+    if (inserted) {
+      this.#recorded.add(spec.gid);
+      this.#logger.debug({ gid: spec.gid, kind: spec.kind, steps: spec.steps.length }, 'saga recorded');
+    }
+    return inserted;
   }
 
   /**
@@ -296,7 +324,9 @@ export class SagaOrchestrator {
     const outcome = await this.#tryAction(drive, step);
     const now = this.#now();
     if (outcome === 'ok') {
-      this.#logger.info({ gid: drive.gid, step: step.name, op: 'action', outcome: 'ok' }, 'saga step done');
+      this.#logger.debug({ gid: drive.gid, step: step.name, op: 'action', outcome: 'ok' }, 'saga step done');
+      // The last step: its terminal write is its record (one commit, not an advance and then one).
+      if (i + 1 === steps.length) return this.#finish(drive, { ...row, next_step: i + 1 }, { gid: drive.gid, status: 'committed' });
       await this.#write(drive, () => this.#log.advance(drive.gid, this.owner, 'running', i + 1, now + this.#leaseMs, iso(now)));
     } else {
       this.#logger.info({ gid: drive.gid, step: step.name, op: 'action', outcome: 'failed', code: outcome.code }, 'saga compensating');
@@ -316,7 +346,7 @@ export class SagaOrchestrator {
     const step = drive.spec.steps[i];
     if (step === undefined) throw new Error(`saga ${drive.gid}: compensation index ${i} out of range`);
     await this.#compensate(drive, step);
-    this.#logger.info({ gid: drive.gid, step: step.name, op: 'compensate', outcome: 'ok' }, 'saga step compensated');
+    this.#logger.debug({ gid: drive.gid, step: step.name, op: 'compensate', outcome: 'ok' }, 'saga step compensated');
     const now = this.#now();
     await this.#write(drive, () => this.#log.advance(drive.gid, this.owner, 'compensating', i - 1, now + this.#leaseMs, iso(now)));
     return this.#reload(drive);
@@ -370,18 +400,15 @@ export class SagaOrchestrator {
     await this.#write(drive, () =>
       this.#db
         .transaction(() => {
-          if (!this.#log.finish(drive.gid, this.owner, row.status, to, at)) return false;
+          if (!this.#log.finish(drive.gid, this.owner, row.status, to, row.next_step, at)) return false;
           handler?.(result, payload, this.#db);
           return true;
         })
         .immediate(),
     );
-    this.#logger.info(
-      result.status === 'committed'
-        ? { gid: drive.gid, kind: row.kind, outcome: 'committed' }
-        : { gid: drive.gid, kind: row.kind, outcome: 'aborted', failedStep: result.failedStep, code: result.error.code },
-      'saga finished',
-    );
+    // Per-saga lines are debug (thousands a second under load); an abort is worth an info line.
+    if (result.status === 'committed') this.#logger.debug({ gid: drive.gid, kind: row.kind, outcome: 'committed' }, 'saga finished');
+    else this.#logger.info({ gid: drive.gid, kind: row.kind, outcome: 'aborted', failedStep: result.failedStep, code: result.error.code }, 'saga finished');
     return this.#reload(drive);
   }
 

@@ -124,7 +124,8 @@ export class TwoPhaseCoordinator {
         decision = await writeDecision(this.coord, gid, wanted, this.instanceId);
         if (decision.decision !== wanted) log.warn({ wanted, stored: decision }, 'another writer decided first; obeying the stored decision');
       }
-      log.info({ decision: decision.decision, by: decision.by }, '2pc decision');
+      // One line per transaction under load: commits at debug, aborts at info.
+      log[decision.decision === 'commit' ? 'debug' : 'info']({ decision: decision.decision, by: decision.by }, '2pc decision');
       await this.hooks.beforePhaseTwo?.(decision);
       await this.phaseTwo(spec, decision, log);
       await this.releaseOwner(gid, ownerRevision);

@@ -32,6 +32,8 @@ const STATEMENT_CACHE_SIZE = 256;
 
 interface Pending {
   run: () => unknown;
+  /** One statement is atomic by itself (SQLite undoes a failing statement alone); several need a savepoint. */
+  savepoint: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -58,19 +60,33 @@ export class GroupCommitter {
   writes = 0;
   busyRetries = 0;
 
+  /** Transaction control, prepared once (exec would compile the SQL on every batch). */
+  readonly #sql: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo' | 'noWait' | 'wait', Database.Statement>;
+
   constructor(raw: Database.Database, busyTimeoutMs: number) {
     this.#raw = raw;
     this.#busyTimeoutMs = busyTimeoutMs;
+    const prepare = (sql: string): Database.Statement => raw.prepare(sql);
+    this.#sql = {
+      begin: prepare('BEGIN IMMEDIATE'),
+      commit: prepare('COMMIT'),
+      rollback: prepare('ROLLBACK'),
+      savepoint: prepare('SAVEPOINT shoal_write'),
+      release: prepare('RELEASE shoal_write'),
+      rollbackTo: prepare('ROLLBACK TO shoal_write'),
+      noWait: prepare('PRAGMA busy_timeout = 0'),
+      wait: prepare(`PRAGMA busy_timeout = ${Math.trunc(busyTimeoutMs)}`),
+    };
   }
 
   /**
    * Runs `fn` (synchronous) inside the next group transaction, in a savepoint of its own: a throw
    * undoes its writes only. Resolves with its result once the transaction has committed.
    */
-  write<T>(fn: () => T): Promise<T> {
+  write<T>(fn: () => T, shape: 'statements' | 'one-statement' = 'statements'): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('database is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ run: fn, savepoint: shape === 'statements', resolve: resolve as (v: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -161,9 +177,9 @@ export class GroupCommitter {
   #begin(): 'ok' | 'busy' | { err: unknown } {
     const raw = this.#raw;
     if (raw.inTransaction) return { err: new Error('invariant: a transaction was left open on the service database handle') };
-    raw.pragma('busy_timeout = 0');
+    this.#sql.noWait.run();
     try {
-      raw.exec('BEGIN IMMEDIATE');
+      this.#sql.begin.run();
       this.#busySince = undefined;
       return 'ok';
     } catch (err) {
@@ -186,7 +202,7 @@ export class GroupCommitter {
       else setTimeout(retry, 1);
       return 'busy';
     } finally {
-      raw.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
+      this.#sql.wait.run();
     }
   }
 
@@ -195,25 +211,28 @@ export class GroupCommitter {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; err: unknown })[] = [];
     this.#busyStarted = undefined;
     try {
+      const sql = this.#sql;
       for (const p of batch) {
-        raw.exec('SAVEPOINT shoal_write');
+        if (p.savepoint) sql.savepoint.run();
         try {
           const value = p.run();
           if (value instanceof Promise) throw new TypeError('a group-committed write must be synchronous');
-          raw.exec('RELEASE shoal_write');
+          if (p.savepoint) sql.release.run();
           outcomes.push({ ok: true, value });
         } catch (err) {
           // Some errors (SQLITE_FULL, SQLITE_IOERR…) roll the whole transaction back by themselves.
           if (!raw.inTransaction) throw err;
-          raw.exec('ROLLBACK TO shoal_write');
-          raw.exec('RELEASE shoal_write');
+          if (p.savepoint) {
+            sql.rollbackTo.run();
+            sql.release.run();
+          }
           outcomes.push({ ok: false, err });
         }
       }
-      raw.exec('COMMIT');
+      sql.commit.run();
     } catch (err) {
       // The transaction did not commit: nothing in it happened, so every write of it failed.
-      if (raw.inTransaction) raw.exec('ROLLBACK');
+      if (raw.inTransaction) this.#sql.rollback.run();
       for (const p of batch) p.reject(err);
       return;
     }
@@ -337,7 +356,7 @@ class GroupCommitConnection implements DatabaseConnection {
     // Inside this connection's own kysely transaction, and for reads: at once. Otherwise a write
     // is an autocommit statement: it joins the next group commit.
     if (stmt.readonly || this.writer.holds(this)) return execute<R>(stmt, params);
-    return this.writer.write(() => execute<R>(stmt, params));
+    return this.writer.write(() => execute<R>(stmt, params), 'one-statement');
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {

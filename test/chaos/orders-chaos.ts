@@ -183,6 +183,21 @@ interface RunUser {
 
 const PASSWORD = 'chaos-password-1';
 
+/**
+ * Registers and logs in. Registration is not idempotent: when an attempt's answer is lost (a
+ * gateway or users instance restarting after the previous run's nemesis) the account may exist,
+ * so a retry's EMAIL_TAKEN for this run's unique email means "done".
+ */
+async function register(client: ShopClient, email: string, u: number): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    const answer = await client.send('POST', '/api/v1/users', { body: { name: `Chaos ${u}`, email, password: PASSWORD, address: '1 Chaos Rd', phone: '+1 555 0100' } });
+    if (answer.status === 201 || (attempt > 1 && answer.error === 'EMAIL_TAKEN')) return client.login(email, PASSWORD);
+    const transient = answer.status === 0 || answer.status >= 500 || answer.status === 429;
+    if (!transient || attempt >= 5) throw new Error(`POST /api/v1/users: ${answer.status} ${JSON.stringify(answer.body ?? answer.error)}`);
+    await new Promise((r) => setTimeout(r, 200 * attempt));
+  }
+}
+
 async function setUp(client: ShopClient, p: Plan, o: ChaosOptions): Promise<{ users: RunUser[]; goodsIds: string[]; admin: string }> {
   const admin = await client.login('admin@shop.local', 'shoal-admin-local');
   const goodsIds = await mapLimit(p.prices, 4, async (price, g) => {
@@ -192,13 +207,13 @@ async function setUp(client: ShopClient, p: Plan, o: ChaosOptions): Promise<{ us
   // Registering and logging in cost a scrypt hash each (~100 ms of CPU): a few at a time.
   const users = await mapLimit(p.deposits, 8, async (deposits, u) => {
     const email = `${p.tag}-u${u}@chaos.local`;
-    const created = await client.must('POST', '/api/v1/users', { body: { name: `Chaos ${u}`, email, password: PASSWORD, address: '1 Chaos Rd', phone: '+1 555 0100' } });
-    const token = await client.login(email, PASSWORD);
+    const token = await register(client, email, u);
+    const me = await client.must('GET', '/api/v1/users/me', { token });
     for (const [d, amount] of deposits.entries()) {
       // The deposit's Idempotency-Key makes the setup's own retries (must()) count once.
       await client.must('POST', '/api/v1/users/me/deposit', { token, body: { amount }, headers: { 'idempotency-key': `${p.tag}-dep-${u}-${d}` } });
     }
-    return { id: created.id as string, email, token };
+    return { id: me.id as string, email, token };
   });
   o.log(`setup: ${goodsIds.length} goods, ${users.length} users, ${p.deposits.flat().length} deposits`);
   return { users, goodsIds, admin };

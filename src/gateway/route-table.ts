@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ShoalError } from '../errors/index.js';
-import type { CallOptions } from '../runtime/index.js';
+import { parseWithFastPath, type CallOptions } from '../runtime/index.js';
 
 export type AuthRequirement = 'public' | 'user' | 'admin';
 
@@ -93,7 +93,7 @@ export function registerRoutes(app: FastifyInstance, prefix: string, routes: rea
       handler: async (request, reply) => {
         const input = { body: request.body, query: request.query, params: request.params } as RouteInput<unknown, unknown, unknown>;
         const out = await spec.handler(input, host.context(request));
-        const shaped = spec.result.safeParse(out);
+        const shaped = parseWithFastPath(spec.result, out);
         if (!shaped.success) {
           // The service answered with something the API does not promise: our fault, not the client's.
           request.log.error({ route: spec.url, issues: shaped.error.issues.slice(0, 5) }, 'service result does not match the route result schema');

@@ -49,11 +49,8 @@ export function installTelemetry(app: FastifyInstance, obs: Observability | unde
     let span: SpanHandle | undefined;
     if (obs !== undefined) {
       const route = routeLabel(request);
-      span = obs.tracer.startSpan(`${request.method} ${route}`, {
-        kind: 'server',
-        ...(incoming !== undefined ? { parent: incoming } : {}),
-        attributes: { 'http.request.method': request.method, 'http.route': route },
-      });
+      const attributes = { 'http.request.method': request.method, 'http.route': route };
+      span = obs.tracer.startSpan(`${request.method} ${route}`, incoming !== undefined ? { kind: 'server', parent: incoming, attributes } : { kind: 'server', attributes });
     }
     request.traceparent = span?.traceparent() ?? incoming;
     request.shoalTiming = { at: performance.now(), span };

@@ -3,6 +3,7 @@
 // A failure is INVALID_ARGUMENT with zod's issues — which never echo the input — in details.
 import { z } from 'zod';
 import type { FastifySchemaCompiler } from 'fastify';
+import { fastParse } from '../runtime/index.js';
 import { HttpError } from './errors.js';
 
 type HttpPart = 'body' | 'querystring' | 'params' | 'headers';
@@ -31,6 +32,10 @@ export const zodValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, h
   const part = (httpPart ?? 'body') as HttpPart;
   const where = part === 'querystring' ? 'query' : part;
   return (data: unknown) => {
+    // Plain schemas (an id, a page size) are checked by the compiled fast path; zod parses
+    // whatever it does not accept, so errors are always zod's own.
+    const fast = fastParse(schema, data);
+    if (fast !== undefined) return part === 'headers' ? true : { value: fast.data };
     const result = schema.safeParse(data);
     if (!result.success) return { error: invalidArgument(where, result.error) };
     return part === 'headers' ? true : { value: result.data };

@@ -11,10 +11,84 @@ export const CALL_BUCKETS_SECONDS: readonly number[] = [
 /** HTTP requests at the edge include a whole call tree, so the scale starts a little higher. */
 export const HTTP_BUCKETS_SECONDS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
+/**
+ * One series of a counter or histogram, updated in place. prom-client's inc/observe validate the
+ * labels and build the series key (a string from every label) on each call, twice per call and
+ * twice per HTTP request; the label set of a cell is fixed, so after its first update (through
+ * prom-client's API, which creates and validates the series) the cell adds to the series' values
+ * directly: the same fields, the same arithmetic (prom-client 15's layout). Should the registry
+ * have been reset or the series dropped since, the cell goes through the API again.
+ */
+class SeriesCell {
+  private map: Record<string, unknown> | undefined;
+  private key = '';
+  private entry: { value?: number; sum?: number; count?: number; bucketValues?: Record<string, number> } | undefined;
+
+  constructor(
+    private readonly metric: Counter<string> | Histogram<string>,
+    readonly labels: Record<string, string>,
+  ) {}
+
+  inc(): void {
+    const entry = this.current();
+    if (entry !== undefined && typeof entry.value === 'number') entry.value += 1;
+    else this.adopt(() => (this.metric as Counter<string>).inc(this.labels));
+  }
+
+  observe(seconds: number): void {
+    const entry = this.current();
+    const bounds = (this.metric as unknown as { upperBounds?: readonly number[] }).upperBounds;
+    if (entry !== undefined && typeof entry.sum === 'number' && typeof entry.count === 'number' && entry.bucketValues !== undefined && bounds !== undefined) {
+      entry.sum += seconds;
+      entry.count += 1;
+      for (const bound of bounds) {
+        if (seconds <= bound) {
+          entry.bucketValues[bound] = (entry.bucketValues[bound] ?? 0) + 1;
+          break;
+        }
+      }
+    } else {
+      this.adopt(() => (this.metric as Histogram<string>).observe(this.labels, seconds));
+    }
+  }
+
+  /** The series' value object, if it is still the one this cell adopted. */
+  private current(): SeriesCell['entry'] {
+    const map = (this.metric as unknown as { hashMap?: Record<string, unknown> }).hashMap;
+    return map !== undefined && map === this.map && map[this.key] === this.entry ? this.entry : undefined;
+  }
+
+  /** One update through prom-client's API, then find the series it updated (same label values). */
+  private adopt(update: () => void): void {
+    update();
+    this.entry = undefined;
+    this.map = (this.metric as unknown as { hashMap?: Record<string, unknown> }).hashMap;
+    if (this.map === undefined) return;
+    for (const key in this.map) {
+      const candidate = this.map[key] as { labels?: Record<string, unknown> } | undefined;
+      if (candidate?.labels !== undefined && sameLabels(candidate.labels, this.labels)) {
+        this.key = key;
+        this.entry = candidate as SeriesCell['entry'];
+        return;
+      }
+    }
+  }
+}
+
+function sameLabels(a: Record<string, unknown>, b: Record<string, string>): boolean {
+  if (a === b) return true;
+  let n = 0;
+  for (const key in a) {
+    if (a[key] !== b[key]) return false;
+    n++;
+  }
+  return n === Object.keys(b).length;
+}
+
 /** Cached label sets of one (side, action, outcome). */
 interface CallSeries {
-  readonly total: { side: string; action: string; outcome: string };
-  readonly duration: { side: string; action: string };
+  readonly total: SeriesCell;
+  readonly duration: SeriesCell;
 }
 /** Bound on cached label sets per level (actions past the label guard's cap all share `__other__`). */
 const SERIES_CACHE_MAX = 1000;
@@ -44,7 +118,9 @@ export class PromMetrics implements Metrics {
   private readonly endpoints: LabelGuard;
   private readonly clientSeries = new Map<string, Map<string, CallSeries>>();
   private readonly serverSeries = new Map<string, Map<string, CallSeries>>();
-  private readonly httpSeries = new Map<string, { total: { route: string; method: string; status: string }; duration: { route: string; method: string } }>();
+  private readonly httpSeries = new Map<string, { total: SeriesCell; duration: SeriesCell }>();
+  /** Duration cells shared by every outcome of one (side, action), as prom-client shares the series. */
+  private readonly durationCells = new Map<string, SeriesCell>();
 
   constructor(options: MetricsOptions = {}) {
     const max = options.maxLabelValues ?? 500;
@@ -107,12 +183,19 @@ export class PromMetrics implements Metrics {
     let series = byOutcome.get(record.outcome);
     if (series === undefined) {
       const action = this.actions.admit(record.action);
-      series = { total: { side: record.side, action, outcome: this.outcomes.admit(record.outcome) }, duration: { side: record.side, action } };
+      const durationKey = `${record.side}\u0000${action}`;
+      let duration = this.durationCells.get(durationKey);
+      if (duration === undefined) {
+        if (this.durationCells.size >= SERIES_CACHE_MAX) this.durationCells.clear();
+        duration = new SeriesCell(this.callDuration, { side: record.side, action });
+        this.durationCells.set(durationKey, duration);
+      }
+      series = { total: new SeriesCell(this.callsTotal, { side: record.side, action, outcome: this.outcomes.admit(record.outcome) }), duration };
       if (byOutcome.size >= SERIES_CACHE_MAX) byOutcome.clear();
       byOutcome.set(record.outcome, series);
     }
-    this.callsTotal.inc(series.total);
-    this.callDuration.observe(series.duration, seconds(record.durationMs));
+    series.total.inc();
+    series.duration.observe(seconds(record.durationMs));
   }
 
   setBreakerState(endpoint: string, state: 'closed' | 'half-open' | 'open'): void {
@@ -129,12 +212,19 @@ export class PromMetrics implements Metrics {
       const upper = method.toUpperCase();
       const labels = { route: this.routes.admit(route), method: HTTP_METHODS.has(upper) ? upper : 'OTHER' };
       const code = Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'invalid';
-      series = { total: { ...labels, status: code }, duration: labels };
+      const durationKey = `http\u0000${labels.method}\u0000${labels.route}`;
+      let duration = this.durationCells.get(durationKey);
+      if (duration === undefined) {
+        if (this.durationCells.size >= SERIES_CACHE_MAX) this.durationCells.clear();
+        duration = new SeriesCell(this.httpDuration, labels);
+        this.durationCells.set(durationKey, duration);
+      }
+      series = { total: new SeriesCell(this.httpTotal, { route: labels.route, method: labels.method, status: code }), duration };
       if (this.httpSeries.size >= SERIES_CACHE_MAX) this.httpSeries.clear();
       this.httpSeries.set(key, series);
     }
-    this.httpTotal.inc(series.total);
-    this.httpDuration.observe(series.duration, seconds(durationMs));
+    series.total.inc();
+    series.duration.observe(seconds(durationMs));
   }
 
   render(): Promise<string> {

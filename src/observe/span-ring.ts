@@ -37,20 +37,31 @@ export function toFinishedSpan(span: ReadableSpan): FinishedSpan {
   };
 }
 
+function isFinished(span: ReadableSpan | FinishedSpan): span is FinishedSpan {
+  return typeof (span as Partial<ReadableSpan>).spanContext !== 'function';
+}
+
 export class SpanRing implements SpanProcessor {
-  private readonly slots: (FinishedSpan | undefined)[];
+  /** Ended spans as the SDK hands them over (immutable once ended); converted when read, not per span. */
+  private readonly slots: (ReadableSpan | FinishedSpan | undefined)[];
   /** Total spans ever added; the next one goes to slots[added % capacity]. */
   private added = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`span buffer must be a positive integer, got ${capacity}`);
-    this.slots = new Array<FinishedSpan | undefined>(capacity);
+    this.slots = new Array<ReadableSpan | FinishedSpan | undefined>(capacity);
   }
 
   onStart(_span: Span, _parentContext: Context): void {}
 
   onEnd(span: ReadableSpan): void {
-    this.slots[this.added % this.capacity] = toFinishedSpan(span);
+    this.slots[this.added % this.capacity] = span;
+    this.added++;
+  }
+
+  /** A span recorded without the SDK (ShoalTracer's lite spans), already in its finished form. */
+  add(span: FinishedSpan): void {
+    this.slots[this.added % this.capacity] = span;
     this.added++;
   }
 
@@ -60,9 +71,16 @@ export class SpanRing implements SpanProcessor {
     const count = Math.min(wanted, this.added, this.capacity);
     const out: FinishedSpan[] = [];
     for (let i = this.added - count; i < this.added; i++) {
-      const span = this.slots[i % this.capacity];
+      const slot = i % this.capacity;
+      const span = this.slots[slot];
       if (span === undefined) throw new Error('span ring invariant: slot within the window is empty');
-      out.push(span);
+      if (isFinished(span)) {
+        out.push(span);
+      } else {
+        const finished = toFinishedSpan(span);
+        this.slots[slot] = finished;
+        out.push(finished);
+      }
     }
     return out;
   }

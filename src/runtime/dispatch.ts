@@ -8,6 +8,7 @@ import { Deadline } from '../resilience/index.js';
 import type { CallMeta } from '../transport/index.js';
 import { HandlerContext, HandlerEventContext, type ContextScope } from './context.js';
 import type { ServiceEvents } from './events.js';
+import { fastParse } from './fast-parse.js';
 import { EVENT_ACTION } from './names.js';
 import { recordInInbox, type EventEnvelope } from './outbox.js';
 import type { ActionDefinition, EventDefinition, ServiceDefinition } from './types.js';
@@ -129,6 +130,8 @@ export class Dispatcher {
 
 function parse(schema: z.ZodType | undefined, value: unknown, name: string, what: string): unknown {
   if (schema === undefined) return value;
+  const fast = fastParse(schema, value);
+  if (fast !== undefined) return fast.data;
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   throw new ShoalError({

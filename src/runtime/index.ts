@@ -20,6 +20,7 @@ export { connectBroker, type Broker, type BrokerOptions } from './broker.js';
 export { runFromEnv, readEnv, readTraceSampleRatio, readyLine, parseCoordEndpoints, type EnvConfig } from './env.js';
 export { CallPipeline, META_IDEMPOTENT, META_STRATEGY, type CallParent, type PipelineOptions, type PipelinePolicy } from './pipeline.js';
 export { judge, mayRetry, type Verdict } from './policy.js';
+export { fastParse, parseWithFastPath } from './fast-parse.js';
 export { parseAction, EVENT_ACTION, type ActionName } from './names.js';
 export type { EventsPolicy } from './events.js';
 export {

@@ -413,7 +413,17 @@ function callMeta(
   callerId: string,
   remainingMs: number,
 ): CallMeta {
-  const meta: CallMeta = parentMeta === undefined && own === undefined ? { traceparent, callerId } : { ...carried(parentMeta), ...own, traceparent, callerId };
+  let meta: CallMeta;
+  if (parentMeta === undefined && own === undefined) {
+    meta = { traceparent, callerId };
+  } else {
+    // Key by key, not spreads (an object spread followed by more keys is a slow path in V8).
+    const out: Record<string, unknown> = carried(parentMeta);
+    if (own !== undefined) for (const key in own) if (Object.prototype.hasOwnProperty.call(own, key)) out[key] = own[key];
+    out.traceparent = traceparent;
+    out.callerId = callerId;
+    meta = out as CallMeta;
+  }
   // As the transport would send it (the tighter of a caller's own deadlineMs and our budget,
   // floored), so it sends this object without copying it again.
   const budget = Math.floor(Math.min(remainingMs, typeof meta.deadlineMs === 'number' ? meta.deadlineMs : Infinity));
@@ -428,12 +438,18 @@ function carried(meta: Readonly<Record<string, unknown>> | undefined): Record<st
   return out;
 }
 
+/** endpointUrl per record: records are immutable (a change in discovery is a new record). */
+const urlOf = new WeakMap<InstanceRecord, string>();
+
 /** The fastest URL this client can speak (records list them fastest first). */
 function endpointUrl(endpoint: InstanceRecord): string {
+  const known = urlOf.get(endpoint);
+  if (known !== undefined) return known;
   const url = endpoint.urls.find((u) => SCHEMES.some((s) => u.startsWith(s)));
   if (url === undefined) {
     throw new ShoalError({ code: ErrorCode.NO_ENDPOINT, message: `instance ${endpoint.id} has no usable URL (${endpoint.urls.join(', ')})`, retryable: true, instance: endpoint.id });
   }
+  urlOf.set(endpoint, url);
   return url;
 }
 

@@ -91,3 +91,45 @@ describe('metrics', () => {
     expect(sample(text, 'shoal_call_duration_seconds_count{side="server",action="x.y"}')).toBe(2);
   });
 });
+
+describe('metrics: series updated in place', () => {
+  it('render exactly what prom-client renders for the same calls, across a registry reset', async () => {
+    const { Counter, Gauge, Histogram, Registry } = await import('prom-client');
+    const { CALL_BUCKETS_SECONDS, HTTP_BUCKETS_SECONDS } = await import('../../src/observe/metrics.js');
+    const ours = new PromMetrics({ defaultMetrics: false });
+    const registry = new Registry();
+    const registers = [registry];
+    const calls = new Counter({ name: 'shoal_calls_total', help: 'Finished calls by side (client or server), action and outcome (ok or error code).', labelNames: ['side', 'action', 'outcome'], registers });
+    const callSeconds = new Histogram({ name: 'shoal_call_duration_seconds', help: 'Duration of finished calls in seconds, by side and action.', labelNames: ['side', 'action'], buckets: [...CALL_BUCKETS_SECONDS], registers });
+    new Gauge({ name: 'shoal_breaker_state', help: 'Circuit breaker state per endpoint (instance id): 0 closed, 1 half-open, 2 open.', labelNames: ['endpoint'], registers });
+    const http = new Counter({ name: 'shoal_http_requests_total', help: 'HTTP requests answered, by route template, method and status code.', labelNames: ['route', 'method', 'status'], registers });
+    const httpSeconds = new Histogram({ name: 'shoal_http_request_duration_seconds', help: 'Duration of HTTP requests in seconds, by route template and method.', labelNames: ['route', 'method'], buckets: [...HTTP_BUCKETS_SECONDS], registers });
+    // Deterministic pseudo-random durations over every bucket, and above the last one.
+    let seed = 7;
+    const next = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const actions = ['goods.get', 'users.get', 'orders.place'];
+    const outcomes = ['ok', 'NOT_FOUND', 'UNAVAILABLE'];
+    const run = (n: number): void => {
+      for (let i = 0; i < n; i++) {
+        const side = next() < 0.5 ? 'client' : 'server';
+        const action = actions[Math.floor(next() * actions.length)]!;
+        const outcome = outcomes[Math.floor(next() * outcomes.length)]!;
+        const ms = next() < 0.05 ? 20_000 + next() * 10_000 : next() ** 3 * 3_000;
+        ours.recordCall({ side, action, outcome, durationMs: ms });
+        calls.inc({ side, action, outcome });
+        callSeconds.observe({ side, action }, ms / 1000);
+        const route = next() < 0.5 ? '/api/v1/goods/:id' : '/api/v1/orders';
+        const status = next() < 0.8 ? 200 : 404;
+        ours.recordHttp(route, 'GET', status, ms);
+        http.inc({ route, method: 'GET', status: String(status) });
+        httpSeconds.observe({ route, method: 'GET' }, ms / 1000);
+      }
+    };
+    run(500);
+    expect(await ours.render()).toBe(await registry.metrics());
+    ours.registry.resetMetrics();
+    registry.resetMetrics();
+    run(300);
+    expect(await ours.render()).toBe(await registry.metrics());
+  });
+});

@@ -176,3 +176,45 @@ describe('tracer', () => {
     expect(exported?.resource.attributes['service.instance.id']).toBe('orders-1');
   });
 });
+
+describe('spans without an exporter (recorded without the SDK)', () => {
+  /** The same sequence of span operations on a tracer; ids and timings are masked. */
+  function scenario(tracer: ShoalObservability['tracer']): unknown[] {
+    const edge = tracer.startSpan('GET /api/v1/goods/:id', { kind: 'server', attributes: { 'http.route': '/goods/:id', 'http.request.method': 'GET' } });
+    const client = tracer.startSpan('goods.get', { kind: 'client', parent: edge.traceparent(), attributes: { 'rpc.service': 'goods' } });
+    client.setAttribute('shoal.retries', 1);
+    client.setAttribute('', 'dropped');
+    client.setAttribute('bad', undefined as unknown as string);
+    client.fail(new ShoalError({ code: 'NOT_FOUND', message: 'no goods g_1', retryable: false }));
+    client.end();
+    client.setAttribute('after', 'end');
+    client.fail(new Error('after end'));
+    edge.setAttribute('http.response.status_code', 404);
+    edge.end();
+    const unsampled = tracer.startSpan('goods.get', { kind: 'server', parent: formatTraceparent({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentId: '00f067aa0ba902b7', flags: 0 }) });
+    unsampled.setAttribute('x', 1);
+    const downstream = parseTraceparent(unsampled.traceparent())!;
+    unsampled.end();
+    const invalid = tracer.startSpan('x', { parent: 'garbage' });
+    invalid.fail('plain string');
+    invalid.end();
+    const ids = new Map<string, string>();
+    const mask = (id: string | undefined): string | undefined => (id === undefined ? undefined : (ids.get(id) ?? (ids.set(id, `id${ids.size}`), `id${ids.size - 1}`)));
+    const spans = tracer.recentSpans().map((s) => {
+      expect(s.durationMs).toBeGreaterThanOrEqual(0);
+      expect(Math.abs(s.startMs - Date.now())).toBeLessThan(60_000);
+      return { ...s, traceId: mask(s.traceId), spanId: mask(s.spanId), parentSpanId: mask(s.parentSpanId), startMs: 0, durationMs: 0 };
+    });
+    return [spans, { traceId: downstream.traceId, flags: downstream.flags }, edge.traceId === client.traceId];
+  }
+
+  it('records exactly what the SDK records', () => {
+    const lite = obsFor('goods');
+    const sdk = obsFor('goods', { exporter: new InMemorySpanExporter() });
+    const got = scenario(lite.tracer);
+    expect(got).toEqual(scenario(sdk.tracer));
+    expect((got[0] as unknown[]).length).toBe(3);
+    expect(got[1]).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', flags: 0 });
+    expect(got[2]).toBe(true);
+  });
+});

@@ -63,7 +63,8 @@ export function createGoodsService(options: GoodsServiceOptions = {}): ServiceDe
         params: GetGoodsParams,
         result: Goods,
         idempotent: true,
-        handler: (ctx) => open().get(ctx.params),
+        // ctx.params passed GetGoodsParams in the runtime: the store need not parse them again.
+        handler: (ctx) => open().getById(ctx.params.id),
       },
       list: {
         description: 'A page of goods in id order (limit 1–100, default 20); pass nextCursor back as cursor.',

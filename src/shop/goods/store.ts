@@ -2,6 +2,7 @@
 // UPDATE statements; reserve/release are `stock = stock - n WHERE stock >= n` (and its inverse)
 // next to their reservations row inside ServiceDb.transaction (stock.ts).
 import { IdGenerator, ServiceDb, notFound, parseInput, syncQueries, type ServiceDbOptions } from '../common/index.js';
+import type { CompiledQuery } from 'kysely';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { goodsMigrations, type GoodsDatabase, type GoodsTable } from './migrations.js';
 import {
@@ -34,6 +35,7 @@ export class GoodsStore {
   readonly db: ServiceDb<GoodsDatabase>;
   readonly #now: () => number;
   readonly #ids: IdGenerator;
+  #getQuery: CompiledQuery<GoodsTable> | undefined;
 
   private constructor(db: ServiceDb<GoodsDatabase>, options: GoodsStoreOptions) {
     this.db = db;
@@ -66,7 +68,20 @@ export class GoodsStore {
 
   async get(input: GetGoodsParams): Promise<Goods> {
     const { id } = parseInput(GetGoodsParams, input);
-    const row = await this.db.kysely.selectFrom('goods').selectAll().where('id', '=', id).executeTakeFirst();
+    return this.getById(id);
+  }
+
+  /**
+   * `get` for an id already validated against GetGoodsParams (the service's action: the runtime
+   * parsed its params with that schema). The query is built and compiled once; each call only
+   * binds the id.
+   */
+  async getById(id: string): Promise<Goods> {
+    this.#getQuery ??= this.db.kysely.selectFrom('goods').selectAll().where('id', '=', '').compile();
+    const q = this.#getQuery;
+    // Built field by field (an object spread followed by more keys is a slow path in V8).
+    const { rows } = await this.db.kysely.executeQuery<GoodsTable>({ query: q.query, queryId: q.queryId, sql: q.sql, parameters: [id] });
+    const row = rows[0];
     if (!row) throw notFound('goods', id);
     return toGoods(row);
   }
@@ -173,6 +188,20 @@ export class GoodsStore {
   }
 }
 
+/** Recently formatted timestamps (ms → ISO 8601): a row read again formats the same two. */
+const isoCache = new Map<number, string>();
+const ISO_CACHE_MAX = 4096;
+
+function iso(ms: number): string {
+  let text = isoCache.get(ms);
+  if (text === undefined) {
+    text = new Date(ms).toISOString();
+    if (isoCache.size >= ISO_CACHE_MAX) isoCache.clear();
+    isoCache.set(ms, text);
+  }
+  return text;
+}
+
 function toGoods(row: GoodsTable): Goods {
   if (!Number.isSafeInteger(row.stock) || row.stock < 0) throw new Error(`invariant: stock of ${row.id} is ${row.stock}`);
   if (!Number.isSafeInteger(row.price) || row.price < 0) throw new Error(`invariant: price of ${row.id} is ${row.price}`);
@@ -181,7 +210,7 @@ function toGoods(row: GoodsTable): Goods {
     name: row.name,
     price: row.price,
     stock: row.stock,
-    createdAt: new Date(row.created_at).toISOString(),
-    updatedAt: new Date(row.updated_at).toISOString(),
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
   };
 }

@@ -118,7 +118,7 @@ export class TcpClient implements TransportClient {
       // A meta that already carries exactly that (the runtime's pipeline builds it so) goes as is.
       const floored = Math.floor(budget);
       const sent: CallMeta | null =
-        budget === Infinity ? (meta ?? null) : meta === undefined ? { deadlineMs: floored } : meta.deadlineMs === floored ? meta : { ...meta, deadlineMs: floored };
+        budget === Infinity ? (meta ?? null) : meta === undefined ? { deadlineMs: floored } : meta.deadlineMs === floored ? meta : withDeadline(meta, floored);
       return this.pool(endpointUrl).pick().call(action, params, sent, budget) as Promise<T>;
     } catch (err) {
       return Promise.reject(err);
@@ -149,6 +149,14 @@ export class TcpClient implements TransportClient {
     this.pools.set(endpointUrl, pool);
     return pool;
   }
+}
+
+/** meta with deadlineMs replaced, copied key by key (an object spread followed by more keys is a slow path in V8). */
+function withDeadline(meta: CallMeta, deadlineMs: number): CallMeta {
+  const out: Record<string, unknown> = {};
+  for (const key in meta) if (Object.prototype.hasOwnProperty.call(meta, key)) out[key] = meta[key];
+  out.deadlineMs = deadlineMs;
+  return out as CallMeta;
 }
 
 export function parseTcpUrl(endpointUrl: string): { host: string; port: number } {

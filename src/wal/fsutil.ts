@@ -1,4 +1,4 @@
-import { close, constants, open as openFd, write } from 'node:fs';
+import { close, constants, open as openFd, write, writeSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -57,4 +57,14 @@ export function writeFullyFd(fd: number, buf: Buffer, position: number): Promise
       });
     next();
   });
+}
+
+/** writeFullyFd on the calling thread: for a small write when nothing else waits on this thread. */
+export function writeFullySync(fd: number, buf: Buffer, position: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    const bytesWritten = writeSync(fd, buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error('wal: write made no progress');
+    done += bytesWritten;
+  }
 }

@@ -6,6 +6,6 @@
 //
 // Recovery cuts a torn or corrupt tail of the last segment (reported in `repaired`); damage that
 // would lose acknowledged records throws WalCorruptionError. One process per directory.
-export { Wal, type WalOpenResult } from './wal.js';
+export { Wal, type AppendOptions, type WalOpenResult } from './wal.js';
 export { SnapshotStore, type StoredSnapshot, type SnapshotStoreOptions } from './snapshot.js';
 export { WalCorruptionError, type WalOptions, type WalRecord, type WalRepair, type WalStats } from './types.js';

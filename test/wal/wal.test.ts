@@ -63,6 +63,34 @@ describe('Wal', () => {
     expectRecords((await Wal.open({ dir, sync: false })).records, 1, total);
   });
 
+  it('writes an idle append on the calling thread and keeps LSN order when idle and queued appends mix', async () => {
+    const dir = await temps.make();
+    const { wal } = await Wal.open({ dir, sync: true, segmentBytes: 2048 });
+    const segment = join(dir, (await segmentFiles(dir))[0]);
+    // A fresh log is idle: the record is on disk once the flush scheduled for this tick ran,
+    // before any thread-pool callback could have completed.
+    const first = wal.append(payloadFor(1), { idle: true });
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    expect((await stat(segment)).size).toBeGreaterThan(payloadFor(1).length);
+    expect(await first).toBe(1);
+
+    let lsn = 1;
+    for (let round = 0; round < 30; round++) {
+      // A sequential append, then a burst mixing idle and ordinary appends (group commit).
+      expect(await wal.append(payloadFor(++lsn), { idle: true })).toBe(lsn);
+      const burst: Promise<number>[] = [];
+      for (let i = 0; i < 1 + (round % 5); i++) burst.push(wal.append(payloadFor(++lsn), { idle: i % 2 === 0 }));
+      expect(await Promise.all(burst)).toEqual(burst.map((_, i) => lsn - burst.length + 1 + i));
+    }
+    await wal.close();
+
+    const reopened = await Wal.open({ dir, segmentBytes: 2048 });
+    expect(reopened.repaired).toBeNull();
+    expectRecords(reopened.records, 1, lsn);
+    expect((await segmentFiles(dir)).length).toBeGreaterThan(1); // rolled over while writing inline too
+    await reopened.wal.close();
+  });
+
   it('repairs a tail torn at every byte offset of the last record', async () => {
     const dir = await walWith(6);
     const [seg] = await segmentFiles(dir);

@@ -144,19 +144,19 @@ export class RaftCommandLog implements CommandLog, Membership {
   // ---------------------------------------------------------------- CommandLog
 
   get appliedIndex(): number {
-    return this.host.status().applied;
+    return this.host.appliedIndex;
   }
 
   get committedIndex(): number {
-    return this.host.status().commit;
+    return this.host.commitIndex;
   }
 
   get term(): number {
-    return this.host.status().term;
+    return this.host.term;
   }
 
   get leaderId(): number {
-    return this.host.status().lead;
+    return this.host.lead;
   }
 
   get isLeader(): boolean {
@@ -164,7 +164,7 @@ export class RaftCommandLog implements CommandLog, Membership {
   }
 
   get isLearner(): boolean {
-    return this.host.status().conf.learners.includes(this.self);
+    return this.host.isLearner(this.self);
   }
 
   get membership(): Membership {
@@ -311,12 +311,11 @@ export class RaftCommandLog implements CommandLog, Membership {
    * changes first (with `evenOnLeader`, also when this member was the leader and stops being it).
    */
   private watchLeader<T>(request: Promise<T>, evenOnLeader: boolean, onChange: () => unknown): Promise<T> {
-    const at = this.host.status();
+    const at = { lead: this.host.lead, role: this.host.role };
     if ((at.role === 'leader' && !evenOnLeader) || at.lead === 0) return request;
     return new Promise<T>((resolve, reject) => {
       const watch = (): void => {
-        const now = this.host.status();
-        if (now.lead === at.lead && now.role === at.role) return;
+        if (this.host.lead === at.lead && this.host.role === at.role) return;
         this.leaderWatchers.delete(watch);
         reject(onChange());
       };

@@ -109,6 +109,8 @@ export class SingleNodeLog implements CommandLog {
   private head = 0;
   private batch: Buffer[] = [];
   private scheduled = false;
+  /** The previous WAL batch was a single proposal with nothing else outstanding. */
+  private lastBatchSingle = false;
   private inFlight = 0;
   private drained: (() => void) | null = null;
   private closed = false;
@@ -243,7 +245,13 @@ export class SingleNodeLog implements CommandLog {
     this.batch = [];
     if (batch.length === 0) return this.settle();
     this.inFlight++;
-    this.wal.appendBatch(batch).then(
+    // A sequential client's proposal may be written inline: the only one outstanding, after a
+    // batch that was alone too (with several clients one may be alone for a moment, while the
+    // others are still on their way: their batches are not single).
+    const single = batch.length === 1 && this.queue.length - this.head === 1;
+    const idle = single && this.lastBatchSingle;
+    this.lastBatchSingle = single;
+    this.wal.appendBatch(batch, { idle }).then(
       (lsn) => {
         this.inFlight--;
         this.commit(lsn);

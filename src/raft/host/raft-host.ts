@@ -137,6 +137,10 @@ export class RaftHost<R = unknown> {
   private lazyHardState: HardState | undefined;
   private ticker: NodeJS.Timeout | null = null;
   private kickScheduled = false;
+  /** The previous persisted Ready was a sequential client's (see handleReady). */
+  private lastPersistSingle = false;
+  /** Something arrived while a drain was running: drain again once it ends. */
+  private kickAgain = false;
   private draining: Promise<void> | null = null;
   /** A compaction snapshot being encoded and written in the background (see maybeSnapshot). */
   private snapshotting: Promise<void> | null = null;
@@ -315,6 +319,32 @@ export class RaftHost<R = unknown> {
     };
   }
 
+  /** status() fields read on every request, without building the whole status. */
+  get term(): number {
+    return this.node.term;
+  }
+
+  get lead(): NodeId {
+    return this.node.lead;
+  }
+
+  get role(): Role {
+    return this.node.role;
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get commitIndex(): number {
+    return this.node.log.committed;
+  }
+
+  /** Whether `id` is a learner in the configuration in force. */
+  isLearner(id: NodeId): boolean {
+    return this.conf.learners.includes(id);
+  }
+
   stats(): RaftHostStats {
     return { wal: this.disk.walStats(), transport: this.requireTransport().stats(), ...this.counters };
   }
@@ -399,23 +429,51 @@ export class RaftHost<R = unknown> {
     this.kick();
   }
 
-  /** Handles Readys after this turn's I/O callbacks, so one Ready carries all of them. */
+  /**
+   * Handles Readys at the end of the current operation (a microtask): everything the operation
+   * fed in (all messages of one socket read, a proposal) goes in one Ready, and an idle node
+   * answers without waiting for another event-loop phase. Under load nothing is lost by not
+   * waiting for more: while a Ready is being persisted, inputs accumulate and the drain loop
+   * takes them all in its next Ready. A kick while draining only marks that the loop (or, if it
+   * is finishing, a new one) must look again.
+   */
   private kick(): void {
-    if (this.kickScheduled || this.closed) return;
+    if (this.closed) return;
+    if (this.draining !== null) {
+      // The loop may already have seen no Ready and be finishing: it kicks again when done.
+      this.kickAgain = true;
+      return;
+    }
+    if (this.kickScheduled) return;
     this.kickScheduled = true;
-    setImmediate(() => {
-      this.kickScheduled = false;
-      if (this.draining !== null || this.closed) return;
-      // Cleared in a later microtask, never before the assignment (drain may finish at once).
-      this.draining = this.drain().finally(() => {
-        this.draining = null;
-      });
-    });
+    queueMicrotask(this.startDrain);
   }
+
+  private readonly startDrain = (): void => {
+    this.kickScheduled = false;
+    if (this.closed) return;
+    if (this.draining !== null) {
+      this.kickAgain = true;
+      return;
+    }
+    // Cleared in a later microtask, never before the assignment (drain may finish at once).
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+      if (this.kickAgain) {
+        this.kickAgain = false;
+        this.kick();
+      }
+    });
+  };
 
   private async drain(): Promise<void> {
     try {
-      while (!this.closed && this.node.hasReady()) await this.handleReady(this.node.ready());
+      for (;;) {
+        // Inputs before this hasReady() check are covered by it; later ones set kickAgain.
+        this.kickAgain = false;
+        if (this.closed || !this.node.hasReady()) break;
+        await this.handleReady(this.node.ready());
+      }
     } catch (err) {
       this.fail(err instanceof Error ? err : new Error(String(err)));
     }
@@ -442,7 +500,13 @@ export class RaftHost<R = unknown> {
     if (rd.mustSync || rd.snapshot !== undefined) {
       const hardState = rd.hardState ?? this.lazyHardState;
       this.lazyHardState = undefined;
-      await this.disk.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState });
+      // At most one entry and one request of ours waiting, twice in a row (a sequential client;
+      // with several, one may be alone for a moment): the WAL may write it inline rather than
+      // through the thread pool (see src/wal/wal.ts).
+      const single = rd.entries.length <= 1 && this.requests.pendingProposals + this.confRequests.pendingProposals <= 1;
+      const idle = single && this.lastPersistSingle;
+      this.lastPersistSingle = single;
+      await this.disk.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState }, { idle });
       this.counters.persists++;
     } else if (rd.hardState !== undefined) {
       this.lazyHardState = rd.hardState;

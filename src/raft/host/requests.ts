@@ -35,6 +35,11 @@ export class PendingRequests<R> {
     private readonly timeoutMs: number,
   ) {}
 
+  /** Proposals made here and not yet answered. */
+  get pendingProposals(): number {
+    return this.proposals.size;
+  }
+
   /**
    * `submit` hands the enveloped command to the core and returns the index it was appended at
    * if this node is the leader (undefined if it was forwarded); a throw rejects the proposal.

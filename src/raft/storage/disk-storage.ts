@@ -2,7 +2,7 @@
 // WAL record (atomic across a crash, see records.ts; one fdatasync, shared with whatever else
 // is queued), snapshot images in a SnapshotStore, and WAL segments released once a snapshot
 // covers them.
-import { SnapshotStore, Wal, type WalRepair, type WalStats } from '../../wal/index.js';
+import { SnapshotStore, Wal, type AppendOptions, type WalRepair, type WalStats } from '../../wal/index.js';
 import type { Entry, HardState, Snapshot } from '../types.js';
 import { decodeSnapshot, encodeSnapshot } from '../transport/index.js';
 import type { LsnRuns } from './lsn-runs.js';
@@ -78,7 +78,7 @@ export class DiskStorage {
    * first; its marker, the entries and the hard state then go in one WAL record, so a crash
    * keeps all of them or none. Calls must not overlap (the host persists one Ready at a time).
    */
-  async persist(update: PersistUpdate): Promise<void> {
+  async persist(update: PersistUpdate, options?: AppendOptions): Promise<void> {
     await this.exclusive(async () => {
       const { snapshot, entries, hardState } = update;
       if (snapshot === undefined && entries.length === 0 && hardState === undefined) return;
@@ -87,7 +87,7 @@ export class DiskStorage {
       const marker = snapshot === undefined ? undefined : { index: snapshot.meta.index, term: snapshot.meta.term };
 
       const lsn = this.wal.nextLsn;
-      const done = this.wal.append(encodeLogRecord({ marker, entries, hardState }));
+      const done = this.wal.append(encodeLogRecord({ marker, entries, hardState }), options);
       // A received snapshot replaces the log, unlike a local one (see saveSnapshot).
       if (snapshot !== undefined) this.runs.clear();
       if (entries.length > 0) this.runs.wrote(entries[0].index, lsn);

@@ -72,6 +72,11 @@ export class PeerLink {
     this.schedule();
   }
 
+  /** Whether the connection is up (handshake done). */
+  get connected(): boolean {
+    return this.ready;
+  }
+
   stats(): LinkStats {
     return { ...this.counters, connected: this.ready, queued: this.queue.length, lastError: this.lastError };
   }
@@ -111,7 +116,9 @@ export class PeerLink {
     const socket = this.socket;
     // While the kernel buffer is full, messages wait in the bounded queue; 'drain' resumes.
     if (!this.ready || socket === null || socket.writableNeedDrain || this.queue.length === 0) return;
-    const w = new ByteWriter(64 * 1024);
+    // Sized for this batch: a fixed large buffer per write (one or two small messages at low
+    // load) is external memory that drives the GC far more than the bytes sent.
+    const w = new ByteWriter(batchBytes(this.queue));
     for (const m of this.queue) writeFrame(w, (fw) => writeMessage(fw, m));
     this.counters.sent += this.queue.length;
     this.counters.writes++;
@@ -165,4 +172,14 @@ export class PeerLink {
       this.backoffMs = Math.min(this.backoffMs * 2, this.cfg.reconnectMaxMs);
     });
   }
+}
+
+/** An upper estimate of the encoded size of `messages` (the writer grows if it is short). */
+function batchBytes(messages: readonly Message[]): number {
+  let bytes = 0;
+  for (const m of messages) {
+    bytes += 96 + (m.context?.length ?? 0) + (m.snapshot?.data.length ?? 0);
+    for (const e of m.entries) bytes += 32 + e.data.length;
+  }
+  return bytes;
 }

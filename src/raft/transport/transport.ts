@@ -111,7 +111,7 @@ export class PeerTransport {
 
   /** Whether the outbound connection to `id` is up (handshake done). */
   isConnected(id: NodeId): boolean {
-    return this.links.get(id)?.stats().connected ?? false;
+    return this.links.get(id)?.connected ?? false;
   }
 
   stats(): TransportStats {

@@ -1,0 +1,123 @@
+// Profiles `shoal coord` members under sequential puts (c=1 by default): starts N members from the
+// build with `node --cpu-prof`, drives puts through the etcd3 client, stops them with SIGTERM (by
+// PID) so each writes its .cpuprofile, and prints puts/s, p50/p99 and server CPU per put.
+//
+//   npx tsx bench/coord/profile.ts [--members 1|3] [--conc 1] [--duration 5] [--out /tmp/prof] [--no-prof]
+//                                  [--kind shoal|etcd] [--dist path/to/cli/main.js]
+//
+// With --conc 1 it also prints the latency per endpoint (the leader's is the lowest: a put sent
+// to a follower is forwarded).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Etcd3 } from 'etcd3';
+import { LOOPBACK, freePorts, waitForTcp } from '../../test/support/ports.js';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i]!;
+  if (!a.startsWith('--')) continue;
+  const next = process.argv[i + 1];
+  args.set(a.slice(2), next !== undefined && !next.startsWith('--') ? (i++, next) : 'true');
+}
+const members = Number(args.get('members') ?? 1);
+const conc = Number(args.get('conc') ?? 1);
+const durationMs = Number(args.get('duration') ?? 5) * 1000;
+const out = args.get('out') ?? '/tmp/shoal-prof';
+const prof = args.get('no-prof') !== 'true';
+const kind = args.get('kind') ?? 'shoal';
+const built = args.get('dist') ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
+
+const ports = await freePorts(members * 2);
+const names = Array.from({ length: members }, (_, i) => `m${i + 1}`);
+const peerUrl = (i: number): string => `http://${LOOPBACK}:${ports[members + i]}`;
+const clientUrl = (i: number): string => `http://${LOOPBACK}:${ports[i]}`;
+const initialCluster = names.map((n, i) => `${n}=${peerUrl(i)}`).join(',');
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+for (let i = 0; i < members; i++) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'shoal-prof-'));
+  dirs.push(dir);
+  const etcdArgs = [
+    '--name', names[i]!, '--data-dir', dir, '--listen-client-urls', clientUrl(i), '--advertise-client-urls', clientUrl(i),
+    '--listen-peer-urls', peerUrl(i), '--initial-advertise-peer-urls', peerUrl(i), '--initial-cluster', initialCluster,
+    '--initial-cluster-state', 'new', '--initial-cluster-token', 'prof', '--logger', 'zap', '--log-level', 'warn',
+  ];
+  const child = spawn(
+    kind === 'etcd' ? '/usr/bin/etcd' : process.execPath,
+    kind === 'etcd' ? etcdArgs : [
+      ...(prof ? ['--cpu-prof', '--cpu-prof-dir', out, '--cpu-prof-name', `${names[i]}-${Date.now()}.cpuprofile`] : []),
+      built, 'coord', '--name', names[i]!, '--data-dir', dir, '--log-level', 'warn',
+      '--listen-client-urls', clientUrl(i), '--advertise-client-urls', clientUrl(i),
+      ...(members > 1
+        ? ['--listen-peer-urls', peerUrl(i), '--initial-advertise-peer-urls', peerUrl(i), '--initial-cluster', initialCluster,
+          '--initial-cluster-state', 'new', '--initial-cluster-token', 'prof']
+        : []),
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  children.push(child);
+}
+const cpu = (): number =>
+  children.reduce((sum, c) => {
+    const f = readFileSync(`/proc/${c.pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return sum + Number(fields[11]) + Number(fields[12]);
+  }, 0);
+try {
+  for (let i = 0; i < members; i++) await waitForTcp(ports[i]!, Date.now() + 30_000);
+  const client = new Etcd3({ hosts: names.map((_, i) => clientUrl(i)) });
+  const value = Buffer.alloc(100, 'v');
+  // Warm-up (and wait for a leader).
+  for (let deadline = Date.now() + 1000; Date.now() < deadline; ) {
+    await client.kv.put({ key: Buffer.from('warm'), value }).catch(() => new Promise((r) => setTimeout(r, 50)));
+  }
+  const lat: number[] = [];
+  const perEndpoint = names.map(() => [] as number[]);
+  const direct = names.map((_, i) => new Etcd3({ hosts: clientUrl(i) }));
+  for (const d of direct) await d.kv.put({ key: Buffer.from('warm'), value });
+  const cpu0 = cpu();
+  const t0 = performance.now();
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: conc }, async (_, w) => {
+      while (performance.now() - t0 < durationMs) {
+        const s = performance.now();
+        const e = n % names.length;
+        await (conc === 1 ? direct[e]! : client).kv.put({ key: Buffer.from(`k/${w}/${n++}`), value });
+        const ms = performance.now() - s;
+        lat.push(ms);
+        if (conc === 1) perEndpoint[e]!.push(ms);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  const cpuUs = ((cpu() - cpu0) * 10_000) / lat.length;
+  lat.sort((a, b) => a - b);
+  const p = (q: number): string => lat[Math.floor(q * (lat.length - 1))]!.toFixed(2);
+  console.log(
+    `${kind} members ${members} c=${conc}: ${Math.round(lat.length / secs)} puts/s  p50 ${p(0.5)} ms  p99 ${p(0.99)} ms  server ${cpuUs.toFixed(0)} us/put  load ${os.loadavg()[0]!.toFixed(2)}`,
+  );
+  if (conc === 1 && members > 1) {
+    console.log(
+      '  p50 per endpoint: ' +
+        perEndpoint.map((l) => (l.sort((a, b) => a - b), l[Math.floor(l.length / 2)]!.toFixed(2))).join(' / ') + ' ms',
+    );
+  }
+  client.close();
+  for (const d of direct) d.close();
+} finally {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('exit', () => resolve());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}

@@ -1,17 +1,23 @@
 // Process plumbing shared by the benchmarks that start servers and measure their CPU: `--flag value`
 // arguments, a free loopback port, stopping a child by PID, and CPU ticks from /proc.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { createInterface } from 'node:readline';
 
-/** `--name value` pairs from process.argv (a flag with no value reads as 'true'). */
+/** `--name value` pairs from process.argv (a flag followed by another flag or nothing reads as 'true'). */
 export function parseFlags(argv: readonly string[] = process.argv): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('--')) continue;
-    flags.set(a.slice(2), argv[i + 1] ?? 'true');
-    i++;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) {
+      flags.set(a.slice(2), 'true');
+    } else {
+      flags.set(a.slice(2), next);
+      i++;
+    }
   }
   return flags;
 }
@@ -54,4 +60,32 @@ export function pidTicks(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Resolves with the first line of `stream` (default: the child's stdout) matching `ready`;
+ * rejects if the process exits first or after `timeoutMs`, with the tail of `logFile` if given.
+ */
+export function waitForLine(
+  child: ChildProcess,
+  ready: (line: string) => boolean,
+  what: string,
+  options: { stream?: NodeJS.ReadableStream; timeoutMs?: number; logFile?: string } = {},
+): Promise<string> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const tail = (): string => (options.logFile !== undefined && existsSync(options.logFile) ? `\n${readFileSync(options.logFile, 'utf8').split('\n').slice(-15).join('\n')}` : '');
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: options.stream ?? child.stdout! });
+    const timer = setTimeout(() => reject(new Error(`${what}: not ready after ${timeoutMs / 1000} s${tail()}`)), timeoutMs);
+    rl.on('line', (line) => {
+      if (ready(line)) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code} before it was ready${tail()}`));
+    });
+  });
 }

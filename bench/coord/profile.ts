@@ -14,14 +14,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { LOOPBACK, freePorts, waitForTcp } from '../../test/support/ports.js';
+import { parseFlags } from '../common/procs.js';
 
-const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i++) {
-  const a = process.argv[i]!;
-  if (!a.startsWith('--')) continue;
-  const next = process.argv[i + 1];
-  args.set(a.slice(2), next !== undefined && !next.startsWith('--') ? (i++, next) : 'true');
-}
+const args = parseFlags();
 const members = Number(args.get('members') ?? 1);
 const conc = Number(args.get('conc') ?? 1);
 const durationMs = Number(args.get('duration') ?? 5) * 1000;

@@ -8,9 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { freePort, parseFlags, pidTicks, stop } from '../common/procs.js';
+import { freePort, parseFlags, pidTicks, stop, waitForLine } from '../common/procs.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = parseFlags();
@@ -25,23 +24,6 @@ const ticksPerSec = 100;
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'shoal-bench-gateway-ab-'));
 const children: ChildProcess[] = [];
-
-function waitForLine(child: ChildProcess, stream: NodeJS.ReadableStream, ready: (line: string) => boolean, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: stream });
-    const timer = setTimeout(() => reject(new Error(`${what}: not ready after 60 s`)), 60_000);
-    rl.on('line', (line) => {
-      if (ready(line)) {
-        clearTimeout(timer);
-        resolve(line);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code} before it was ready`));
-    });
-  });
-}
 
 interface Stack {
   name: string;
@@ -70,7 +52,7 @@ async function startStack(name: string, dist: string): Promise<Stack> {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(coord);
-  await waitForLine(coord, coord.stderr!, (l) => l.includes('ready to serve client requests'), `${name} coord`);
+  await waitForLine(coord, (l) => l.includes('ready to serve client requests'), `${name} coord`, { stream: coord.stderr! });
   const env = { ...process.env, SHOAL_COORD: `127.0.0.1:${coordPort}`, SHOAL_HOST: '127.0.0.1' };
   const service = async (svc: string): Promise<ChildProcess> => {
     const child = spawn(process.execPath, [path.join(dist, `shop/${svc}/main.js`)], {
@@ -79,7 +61,7 @@ async function startStack(name: string, dist: string): Promise<Stack> {
       stdio: ['ignore', 'pipe', openSync(path.join(dir + `-${svc}.log`), 'a')],
     });
     children.push(child);
-    await waitForLine(child, child.stdout!, (l) => /^ready \S+ /.test(l), `${name} ${svc}`);
+    await waitForLine(child, (l) => /^ready \S+ /.test(l), `${name} ${svc}`, { stream: child.stdout! });
     return child;
   };
   const [, goods] = await Promise.all([service('users'), service('goods')]);
@@ -98,7 +80,7 @@ async function startStack(name: string, dist: string): Promise<Stack> {
     stdio: ['ignore', 'pipe', openSync(path.join(dir + '-gateway.log'), 'a')],
   });
   children.push(gateway);
-  const line = await waitForLine(gateway, gateway.stdout!, (l) => l.startsWith('gateway listening on '), `${name} gateway`);
+  const line = await waitForLine(gateway, (l) => l.startsWith('gateway listening on '), `${name} gateway`, { stream: gateway.stdout! });
   const base = line.slice('gateway listening on '.length).trim();
   const login = await request('POST', `${base}/api/v1/auth/login`, ADMIN);
   if (login.status !== 200) throw new Error(`${name} login: ${login.status}`);

@@ -17,10 +17,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { shoalCode } from '../transport/shoal-build.js';
-import { freePort, machineTicks, parseFlags, pidTicks, stop } from '../common/procs.js';
+import { freePort, machineTicks, parseFlags, pidTicks, stop, waitForLine } from '../common/procs.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -46,26 +45,6 @@ if (wrkBin === '') throw new Error('wrk is not installed (apt-get install wrk)')
 const shoalDist = process.env.SHOAL_DIST;
 const tsxNode = ['--import', 'tsx'];
 const ADMIN = { email: 'bench-admin@shop.local', password: 'bench-admin-password-1' };
-
-
-/** Resolves with the first line of `stream` matching `ready`; rejects if the process exits first or after 60 s. */
-function waitForLine(child: ChildProcess, stream: NodeJS.ReadableStream, ready: (line: string) => boolean, what: string, logFile?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: stream });
-    const tail = (): string => (logFile !== undefined && existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '');
-    const timer = setTimeout(() => reject(new Error(`${what}: not ready after 60 s\n${tail()}`)), 60_000);
-    rl.on('line', (line) => {
-      if (ready(line)) {
-        clearTimeout(timer);
-        resolve(line);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code} before it was ready\n${tail()}`));
-    });
-  });
-}
 
 
 /** CPU (in cores) of the scenario's processes and of everything else, over the measured window. */
@@ -171,7 +150,7 @@ async function startStack(): Promise<{ gateways: Record<string, string> }> {
     { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   stack.push({ name: 'coord', child: coord });
-  await waitForLine(coord, coord.stderr!, (l) => l.includes('ready to serve client requests'), 'shoal coord');
+  await waitForLine(coord, (l) => l.includes('ready to serve client requests'), 'shoal coord', { stream: coord.stderr! });
   const coordEnv = { SHOAL_COORD: `127.0.0.1:${coordPort}`, SHOAL_HOST: '127.0.0.1' };
   // The service logs go to files, as the supervisor of `shoal up` writes them.
   const service = async (name: string, rel: string): Promise<void> => {
@@ -182,7 +161,7 @@ async function startStack(): Promise<{ gateways: Record<string, string> }> {
       stdio: ['ignore', 'pipe', openSync(log, 'a')],
     });
     stack.push({ name, child });
-    await waitForLine(child, child.stdout!, (l) => /^ready \S+ /.test(l), name, log);
+    await waitForLine(child, (l) => /^ready \S+ /.test(l), name, { stream: child.stdout!, logFile: log });
   };
   await Promise.all([service('users', 'shop/users/main'), service('goods', 'shop/goods/main')]);
   const gateways: Record<string, string> = {};
@@ -207,7 +186,7 @@ async function startStack(): Promise<{ gateways: Record<string, string> }> {
       stdio: ['ignore', 'pipe', openSync(log, 'a')],
     });
     stack.push({ name, child });
-    const line = await waitForLine(child, child.stdout!, (l) => l.startsWith('gateway listening on '), name, log);
+    const line = await waitForLine(child, (l) => l.startsWith('gateway listening on '), name, { stream: child.stdout!, logFile: log });
     gateways[name] = line.slice('gateway listening on '.length).trim();
   };
   if (wanted.some((s) => s === 'shoal-gateway' || s === 'shoal-gateway-auth')) await gateway('gateway', {});
@@ -254,14 +233,14 @@ async function target(scenario: string): Promise<Target> {
       env.TCP_CLIENT_PORT = String(await freePort());
       const server = spawn(process.execPath, [path.join(anchorDir, 'server.js'), 'tcp'], { env, cwd: anchorDir, stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(server);
-      await waitForLine(server, server.stdout!, (l) => l.startsWith('[server]'), 'moleculer server');
+      await waitForLine(server, (l) => l.startsWith('[server]'), 'moleculer server', { stream: server.stdout! });
       const gw = spawn(process.execPath, [path.join(anchorDir, 'gateway.js'), 'tcp', String(port)], { env, cwd: anchorDir, stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(gw);
-      await waitForLine(gw, gw.stdout!, (l) => l.includes('READY'), 'moleculer-web gateway');
+      await waitForLine(gw, (l) => l.includes('READY'), 'moleculer-web gateway', { stream: gw.stdout! });
     } else {
       const bare = spawn(process.execPath, [path.join(anchorDir, 'bare-http.js'), String(port)], { env, cwd: anchorDir, stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(bare);
-      await waitForLine(bare, bare.stdout!, (l) => l.includes('READY'), 'bare-http');
+      await waitForLine(bare, (l) => l.includes('READY'), 'bare-http', { stream: bare.stdout! });
     }
     const url = `http://127.0.0.1:${port}/api/echo?a=1&b=hello`;
     const check = await request('GET', url);

@@ -22,7 +22,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from './load.js';
 import { shoalCode } from './shoal-build.js';
-import { freePort, machineTicks, parseFlags, pidTicks, stop } from '../common/procs.js';
+import { freePort, machineTicks, parseFlags, pidTicks, stop, waitForLine } from '../common/procs.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -52,25 +52,6 @@ interface Row extends LoadResult {
   foreignCores: number;
   /** CPU cores used by the bench's server and client processes. */
   benchCores: number;
-}
-
-
-/** Resolves with the first stdout line matching `ready`; rejects if the process exits first. */
-function waitForLine(child: ChildProcess, ready: (line: string) => boolean, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`${what}: not ready after 30 s`)), 30_000);
-    rl.on('line', (line) => {
-      if (ready(line)) {
-        clearTimeout(timer);
-        resolve(line);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code} before it was ready`));
-    });
-  });
 }
 
 
@@ -186,7 +167,7 @@ async function runScenario(scenario: string, label: string): Promise<LoadResult[
       }
       server = spawn(process.execPath, [...tsxNode, path.join(here, 'runtime-server.ts')], { cwd: repo, env, stdio: ['ignore', 'pipe', 'ignore'] });
       children.push(server);
-      await waitForLine(server, (l) => l.startsWith('ready '), 'shoal runtime server');
+      await waitForLine(server, (l) => l.startsWith('ready '), 'shoal runtime server', { timeoutMs: 30_000 });
       client = spawn(process.execPath, [...tsxNode, path.join(here, 'runtime-client.ts'), String(durationSec), concs, label], { cwd: repo, env: { ...env, SHOAL_BENCH_SERVER_PID: String(server.pid) }, stdio: ['ignore', 'pipe', 'inherit'] });
     } else if (scenario === 'shoal-tcp' || scenario === 'shoal-http') {
       server = spawn(process.execPath, [...tsxNode, path.join(here, 'server.ts')], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -13,3 +13,4 @@ export { IdGenerator, looksLikeId, type IdPrefix, type IdSource } from './ids.js
 export { ShopErrorCode, invalidArgument, notFound, shopError, storeClosed } from './errors.js';
 export { parseInput } from './validate.js';
 export { enqueueEventIn } from './outbox.js';
+export { prepare, perKysely } from './prepared.js';

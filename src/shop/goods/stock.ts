@@ -4,11 +4,30 @@
 // that makes both idempotent and makes a release that overtakes its reservation stick (null
 // compensation: nothing to put back; no hanging: the late reservation is refused).
 import type { Kysely } from 'kysely';
-import { ShopErrorCode, notFound, parseInput, shopError, type SyncQueries } from '../common/index.js';
+import { ShopErrorCode, notFound, parseInput, perKysely, prepare, shopError, type SyncQueries } from '../common/index.js';
 import type { GoodsDatabase, ReservationsTable } from './migrations.js';
 import { ReleaseParams, ReserveParams, type Release, type Reservation } from './schemas.js';
 
 type Db = Kysely<GoodsDatabase>;
+
+/** The reserve path's queries, compiled once per handle (a saga order runs each once). */
+const queries = perKysely((k: Db) => ({
+  findReservation: prepare(2, (id: string, requestId: string) =>
+    k.selectFrom('reservations').select(['state', 'qty']).where('goods_id', '=', id).where('request_id', '=', requestId),
+  ),
+  takeStock: prepare(3, (id: string, qty: number, now: number) =>
+    k
+      .updateTable('goods')
+      .set((eb) => ({ stock: eb('stock', '-', qty), updated_at: eb.fn('max', ['updated_at', eb.val(now)]) }))
+      .where('id', '=', id)
+      .where('stock', '>=', qty)
+      .returning('stock'),
+  ),
+  insertReserved: prepare(4, (id: string, requestId: string, qty: number, now: number) =>
+    k.insertInto('reservations').values({ goods_id: id, request_id: requestId, state: 'reserved', qty, created_at: now, updated_at: now }),
+  ),
+  stock: prepare(1, (id: string) => k.selectFrom('goods').select('stock').where('id', '=', id)),
+}));
 
 /** Parses its input itself: a caller composing it into its own transaction keeps the invariants. */
 export function reserveIn(q: SyncQueries, k: Db, input: ReserveParams, now: number): Reservation {
@@ -23,22 +42,14 @@ export function reserveIn(q: SyncQueries, k: Db, input: ReserveParams, now: numb
     if (prior.state === 'released') throw alreadyReleased(requestId);
     return { goodsId: id, qty, stock: currentStock(q, k, id) };
   }
-  const updated = q.first(
-    k
-      .updateTable('goods')
-      .set((eb) => ({ stock: eb('stock', '-', qty), updated_at: eb.fn('max', ['updated_at', eb.val(now)]) }))
-      .where('id', '=', id)
-      .where('stock', '>=', qty)
-      .returning('stock'),
-  );
+  const prepared = queries(k);
+  const updated = q.first(prepared.takeStock(id, qty, now));
   if (!updated) {
-    const row = q.first(k.selectFrom('goods').select('stock').where('id', '=', id));
+    const row = q.first(prepared.stock(id));
     if (!row) throw notFound('goods', id);
     throw shopError(ShopErrorCode.OUT_OF_STOCK, `${row.stock} in stock, reservation is ${qty}`, { stock: row.stock, qty });
   }
-  q.run(
-    k.insertInto('reservations').values({ goods_id: id, request_id: requestId, state: 'reserved', qty, created_at: now, updated_at: now }),
-  );
+  q.run(prepared.insertReserved(id, requestId, qty, now));
   return { goodsId: id, qty, stock: checkedStock(id, updated.stock) };
 }
 
@@ -80,11 +91,11 @@ export function releaseIn(q: SyncQueries, k: Db, input: ReleaseParams, now: numb
 }
 
 function findReservation(q: SyncQueries, k: Db, id: string, requestId: string): Pick<ReservationsTable, 'state' | 'qty'> | undefined {
-  return q.first(k.selectFrom('reservations').select(['state', 'qty']).where('goods_id', '=', id).where('request_id', '=', requestId));
+  return q.first(queries(k).findReservation(id, requestId));
 }
 
 function currentStock(q: SyncQueries, k: Db, id: string): number {
-  const row = q.first(k.selectFrom('goods').select('stock').where('id', '=', id));
+  const row = q.first(queries(k).stock(id));
   if (!row) throw new Error(`invariant: reservation for missing goods ${id}`);
   return checkedStock(id, row.stock);
 }

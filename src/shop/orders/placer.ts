@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ErrorCode, ShoalError, type Context } from '../../index.js';
 import { ShopErrorCode, invalidArgument, notFound, parseInput, shopError } from '../common/index.js';
 import type { SagaOrchestrator, TwoPhaseCoordinator } from '../common/txn.js';
-import { MAX_ORDER_TOTAL_CENTS, PlaceOrderParams, type Order } from './schemas.js';
+import { MAX_ORDER_TOTAL_CENTS, PlaceOrderParams, type Order, type PlaceOrderParsed } from './schemas.js';
 import { outcomeOf, sagaSpec, twoPcSpec } from './specs.js';
 import { orderTotal, requestHash, type OrdersStore } from './store.js';
 
@@ -35,7 +35,11 @@ export class OrderPlacer {
   }
 
   async place(ctx: Caller, input: PlaceOrderParams): Promise<Order> {
-    const p = parseInput(PlaceOrderParams, input);
+    return this.placeParsed(ctx, parseInput(PlaceOrderParams, input));
+  }
+
+  /** place for params already parsed with PlaceOrderParams (the action's: the runtime parsed them). */
+  async placeParsed(ctx: Caller, p: PlaceOrderParsed): Promise<Order> {
     const { store } = this.#o;
     const hash = requestHash(p.mode, p.items);
     const known = await store.findByKey(p.userId, p.idempotencyKey);

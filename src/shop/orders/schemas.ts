@@ -33,6 +33,8 @@ export const PlaceOrderParams = z.object({
   idempotencyKey: IdempotencyKey,
 });
 export type PlaceOrderParams = z.input<typeof PlaceOrderParams>;
+/** PlaceOrderParams as parsed (what the place action's ctx.params holds). */
+export type PlaceOrderParsed = z.output<typeof PlaceOrderParams>;
 
 export const OrderItem = z.object({
   goodsId: z.string(),

@@ -68,7 +68,8 @@ export function createOrdersService(options: OrdersServiceOptions = {}): Service
         // The required idempotencyKey makes a repeat return the same order.
         idempotent: true,
         timeoutMs: 15_000,
-        handler: (ctx) => open().placer.place(ctx, ctx.params),
+        // The runtime parsed ctx.params with PlaceOrderParams: the placer does not parse them again.
+        handler: (ctx) => open().placer.placeParsed(ctx, ctx.params),
       },
       get: {
         description: 'An order joined with its user (from the users service). With userId, an order of someone else is NOT_FOUND.',

@@ -16,9 +16,12 @@ function assertGoodsOrder(order: Order): void {
   }
 }
 
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
 function branchNames(order: Order): { reserve: string[]; debit: string } {
   assertGoodsOrder(order);
-  const pad = (n: number): string => String(n).padStart(2, '0');
   // The goods id makes a branch readable in logs and barrier rows; the number keeps it unique.
   const reserve = order.items.map((item, i) => `${pad(i + 1)}-reserve${TXN_ID.test(item.goodsId) ? `-${item.goodsId}` : ''}`);
   return { reserve, debit: `${pad(order.items.length + 1)}-debit` };

@@ -10,6 +10,7 @@ import { IdGenerator, ServiceDb, parseInput, syncQueries, type ServiceDbOptions,
 import { enqueueEventIn } from '../common/outbox.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { ordersMigrations, type OrderItemsTable, type OrdersDatabase, type OrdersTable } from './migrations.js';
+import { prepare } from '../common/prepared.js';
 import { ListOrdersParams, MAX_ORDER_TOTAL_CENTS, type Order, type OrderFailure, type OrderMode, type OrdersPage } from './schemas.js';
 
 export interface OrdersStoreOptions extends ServiceDbOptions {
@@ -60,15 +61,62 @@ export function orderTotal(items: readonly PricedItem[]): number {
   return total;
 }
 
+/** What every order placed runs, compiled once per store: only the values are bound per call. */
+function hotQueries(k: Kysely<OrdersDatabase>) {
+  return {
+    byKey: prepare(2, (userId: string, key: string) => k.selectFrom('idempotency').select(['order_id', 'request_hash']).where('user_id', '=', userId).where('key', '=', key)),
+    order: prepare(1, (id: string) => k.selectFrom('orders').selectAll().where('id', '=', id)),
+    items: prepare(1, (id: string) => k.selectFrom('order_items').selectAll().where('order_id', '=', id).orderBy('goods_id')),
+    insertOrder: prepare(6, (id: string, userId: string, total: number, mode: OrderMode, createdAt: number, updatedAt: number) =>
+      k.insertInto('orders').values({
+        id,
+        user_id: userId,
+        status: 'pending',
+        total,
+        mode,
+        failure_code: null,
+        failure_message: null,
+        created_at: createdAt,
+        updated_at: updatedAt,
+      }),
+    ),
+    // One row per statement (an order's items, in one transaction): a multi-row insert would be
+    // another statement per item count.
+    insertItem: prepare(4, (orderId: string, goodsId: string, qty: number, price: number) =>
+      k.insertInto('order_items').values({ order_id: orderId, goods_id: goodsId, qty, price }),
+    ),
+    insertKey: prepare(5, (userId: string, key: string, orderId: string, requestHash: string, createdAt: number) =>
+      k.insertInto('idempotency').values({ user_id: userId, key, order_id: orderId, request_hash: requestHash, created_at: createdAt }),
+    ),
+    end: prepare(5, (id: string, status: 'confirmed' | 'failed', failureCode: string | null, failureMessage: string | null, now: number) =>
+      k
+        .updateTable('orders')
+        .set((eb) => ({
+          status,
+          failure_code: failureCode,
+          failure_message: failureMessage,
+          updated_at: eb.fn('max', ['created_at', eb.val(now)]),
+        }))
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .returning(['user_id', 'total']),
+    ),
+    statusOf: prepare(1, (id: string) => k.selectFrom('orders').select('status').where('id', '=', id)),
+  };
+}
+
 export class OrdersStore {
   readonly db: ServiceDb<OrdersDatabase>;
   readonly #now: () => number;
   readonly #ids: IdGenerator;
+  readonly #sql: ReturnType<typeof hotQueries>;
+  #onHandle: SyncQueries | undefined;
 
   private constructor(db: ServiceDb<OrdersDatabase>, options: OrdersStoreOptions) {
     this.db = db;
     this.#now = options.now ?? Date.now;
     this.#ids = new IdGenerator('o_', { now: this.#now });
+    this.#sql = hotQueries(db.kysely);
   }
 
   static open(file: string, options: OrdersStoreOptions = {}, migrateMore?: (sqlite: BetterSqlite3.Database) => void): OrdersStore {
@@ -87,12 +135,7 @@ export class OrdersStore {
   }
 
   async findByKey(userId: string, key: string): Promise<{ orderId: string; requestHash: string } | undefined> {
-    const row = await this.db.kysely
-      .selectFrom('idempotency')
-      .select(['order_id', 'request_hash'])
-      .where('user_id', '=', userId)
-      .where('key', '=', key)
-      .executeTakeFirst();
+    const row = (await this.db.kysely.executeQuery(this.#sql.byKey(userId, key))).rows[0];
     return row === undefined ? undefined : { orderId: row.order_id, requestHash: row.request_hash };
   }
 
@@ -107,10 +150,10 @@ export class OrdersStore {
     if (total > MAX_ORDER_TOTAL_CENTS) throw new Error(`invariant: total ${total} above the limit was not refused earlier`);
     const now = this.#now();
     const id = this.#ids.next();
-    const k = this.db.kysely;
+    const sql = this.#sql;
     return this.db.transaction((q): CreateResult => {
       // BEGIN IMMEDIATE: no other writer between this read and the inserts.
-      const taken = q.first(k.selectFrom('idempotency').select(['order_id', 'request_hash']).where('user_id', '=', input.userId).where('key', '=', input.idempotencyKey));
+      const taken = q.first(sql.byKey(input.userId, input.idempotencyKey));
       if (taken) return { created: false, orderId: taken.order_id, requestHash: taken.request_hash };
       const row: OrdersTable = {
         id,
@@ -123,10 +166,10 @@ export class OrdersStore {
         created_at: now,
         updated_at: now,
       };
-      q.run(k.insertInto('orders').values(row));
+      q.run(sql.insertOrder(row.id, row.user_id, row.total, row.mode, row.created_at, row.updated_at));
       const items: OrderItemsTable[] = input.items.map((i) => ({ order_id: id, goods_id: i.goodsId, qty: i.qty, price: i.price }));
-      q.run(k.insertInto('order_items').values(items));
-      q.run(k.insertInto('idempotency').values({ user_id: input.userId, key: input.idempotencyKey, order_id: id, request_hash: input.requestHash, created_at: now }));
+      for (const item of items) q.run(sql.insertItem(item.order_id, item.goods_id, item.qty, item.price));
+      q.run(sql.insertKey(input.userId, input.idempotencyKey, id, input.requestHash, now));
       const order = toOrder(row, items);
       alongside?.(order);
       return { created: true, order };
@@ -135,9 +178,9 @@ export class OrdersStore {
 
   async get(id: string): Promise<Order | undefined> {
     const k = this.db.kysely;
-    const row = await k.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = (await k.executeQuery(this.#sql.order(id))).rows[0];
     if (!row) return undefined;
-    const items = await k.selectFrom('order_items').selectAll().where('order_id', '=', id).orderBy('goods_id').execute();
+    const { rows: items } = await k.executeQuery(this.#sql.items(id));
     return toOrder(row, items);
   }
 
@@ -180,20 +223,10 @@ export class OrdersStore {
     const k = this.db.kysely;
     const failure = outcome.status === 'failed' ? outcome.failure : undefined;
     const updated = q.first(
-      k
-        .updateTable('orders')
-        .set((eb) => ({
-          status: outcome.status,
-          failure_code: failure?.code ?? null,
-          failure_message: failure === undefined ? null : failure.message.slice(0, 500),
-          updated_at: eb.fn('max', ['created_at', eb.val(now)]),
-        }))
-        .where('id', '=', orderId)
-        .where('status', '=', 'pending')
-        .returning(['user_id', 'total']),
+      this.#sql.end(orderId, outcome.status, failure?.code ?? null, failure === undefined ? null : failure.message.slice(0, 500), now),
     );
     if (!updated) {
-      const exists = q.first(k.selectFrom('orders').select('status').where('id', '=', orderId));
+      const exists = q.first(this.#sql.statusOf(orderId));
       if (!exists) throw new Error(`invariant: finishing order ${orderId}, which does not exist`);
       return false;
     }
@@ -206,7 +239,9 @@ export class OrdersStore {
   finishOn(sqlite: BetterSqlite3.Database, orderId: string, outcome: Outcome): boolean {
     if (sqlite !== this.db.sqlite) throw new Error('invariant: finishOn needs this store\'s own handle');
     if (!sqlite.inTransaction) throw new Error('invariant: finishOn must run inside an open transaction');
-    return this.finishIn(syncQueries(sqlite), orderId, outcome);
+    // One SyncQueries for the handle (it only wraps the handle's statement cache).
+    this.#onHandle ??= syncQueries(sqlite);
+    return this.finishIn(this.#onHandle, orderId, outcome);
   }
 
   /** finishIn in a transaction of its own. */

@@ -8,9 +8,9 @@ import type { Kysely } from 'kysely';
 import { parseInput, type SyncQueries } from '../common/index.js';
 import { z } from 'zod';
 import { abortSqlite, barrierSqlite, branchCompensatedError, commitSqlite, prepareSqlite, type BranchParams } from '../common/txn.js';
-import { debitIn, refundIn } from './debits.js';
+import { debitCheckedIn, refundIn } from './debits.js';
 import type { UsersDatabase } from './migrations.js';
-import { FinishDebitParams, MAX_DEBIT_CENTS, PrepareDebitParams, SagaDebitParams, SagaRefundParams, UserId, type DebitBranchResult } from './schemas.js';
+import { FinishDebitParams, MAX_DEBIT_CENTS, PrepareDebitParams, SagaDebitParams, SagaRefundParams, UserId, type DebitBranchResult, type SagaDebitParsed } from './schemas.js';
 
 type Db = Kysely<UsersDatabase>;
 
@@ -21,18 +21,22 @@ export function branchRequestId(p: BranchParams): string {
 
 /** Saga action: debit `amount` once per branch. */
 export function sagaDebitIn(sqlite: BetterSqlite3.Database, q: SyncQueries, k: Db, input: SagaDebitParams, now: number): DebitBranchResult {
-  const p = parseInput(SagaDebitParams, input);
+  return sagaDebitParsedIn(sqlite, q, k, parseInput(SagaDebitParams, input), now);
+}
+
+/** sagaDebitIn for params already parsed with SagaDebitParams (the action's: the runtime parsed them). */
+export function sagaDebitParsedIn(sqlite: BetterSqlite3.Database, q: SyncQueries, k: Db, p: SagaDebitParsed, now: number): DebitBranchResult {
   const requestId = branchRequestId(p);
   const outcome = barrierSqlite(sqlite, { gid: p.gid, branch: p.branch, op: 'action' });
   switch (outcome) {
     case 'proceed': {
-      const user = debitIn(q, k, { id: p.id, amount: p.amount, requestId }, now);
+      const user = debitCheckedIn(q, k, { id: p.id, amount: p.amount, requestId }, now);
       return { userId: p.id, amount: p.amount, applied: true, wallet: user.wallet };
     }
     case 'duplicate': {
       // The debit committed before (a refused one rolled its barrier row back); debitIn answers
       // the repeat (or refuses a changed amount) from its debit_requests row.
-      const user = debitIn(q, k, { id: p.id, amount: p.amount, requestId }, now);
+      const user = debitCheckedIn(q, k, { id: p.id, amount: p.amount, requestId }, now);
       return { userId: p.id, amount: 0, applied: false, wallet: user.wallet };
     }
     case 'hanging':
@@ -89,7 +93,7 @@ export function prepareDebitIn(sqlite: BetterSqlite3.Database, q: SyncQueries, k
   switch (outcome) {
     case 'proceed': {
       // INSUFFICIENT_FUNDS throws here and rolls the prepared row and the barrier back: a refusal.
-      const user = debitIn(q, k, { id: p.id, amount: p.amount, requestId: branchRequestId(p) }, now);
+      const user = debitCheckedIn(q, k, { id: p.id, amount: p.amount, requestId: branchRequestId(p) }, now);
       return { userId: p.id, amount: p.amount, applied: true, wallet: user.wallet };
     }
     case 'duplicate':

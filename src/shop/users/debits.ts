@@ -6,6 +6,7 @@
 import type { Kysely } from 'kysely';
 import { ShopErrorCode, notFound, parseInput, shopError, type SyncQueries } from '../common/index.js';
 import type { DebitRequestsTable, UsersDatabase, UsersTable } from './migrations.js';
+import { prepare, perKysely } from '../common/prepared.js';
 import { DebitParams, RefundParams } from './schemas.js';
 
 export const PUBLIC_COLUMNS = ['id', 'name', 'email', 'address', 'phone', 'wallet', 'role', 'created_at'] as const;
@@ -13,10 +14,48 @@ export type PublicRow = Pick<UsersTable, (typeof PUBLIC_COLUMNS)[number]>;
 
 type Db = Kysely<UsersDatabase>;
 
+/** The debit path's queries, compiled once per handle (a saga order runs each once). */
+const queries = perKysely((k: Db) => ({
+  findRequest: prepare(2, (id: string, requestId: string) =>
+    k.selectFrom('debit_requests').select(['state', 'amount']).where('user_id', '=', id).where('request_id', '=', requestId),
+  ),
+  takeFromWallet: prepare(2, (id: string, amount: number) =>
+    k
+      .updateTable('users')
+      .set((eb) => ({ wallet: eb('wallet', '-', amount) }))
+      .where('id', '=', id)
+      .where('wallet', '>=', amount)
+      .returning(PUBLIC_COLUMNS),
+  ),
+  insertDebited: prepare(4, (id: string, requestId: string, amount: number, now: number) =>
+    k.insertInto('debit_requests').values({ user_id: id, request_id: requestId, state: 'debited', amount, created_at: now, updated_at: now }),
+  ),
+  currentUser: prepare(1, (id: string) => k.selectFrom('users').select(PUBLIC_COLUMNS).where('id', '=', id)),
+}));
+
 /** Parses its input itself: a caller composing it into its own transaction keeps the invariants. */
 export function debitIn(q: SyncQueries, k: Db, input: DebitParams, now: number): PublicRow {
-  const { id, amount, requestId } = parseInput(DebitParams, input);
-  const prior = findRequest(q, k, id, requestId);
+  return debitParsedIn(q, k, parseInput(DebitParams, input), now);
+}
+
+/** The longest requestId DebitParams accepts. */
+const MAX_REQUEST_ID = 128;
+
+/**
+ * debitIn for a caller whose own schema already checked id and amount as DebitParams does (the
+ * saga and 2PC branches: their params schemas use the same UserId and amount bounds). Only the
+ * requestId they compose is checked here; one DebitParams refuses goes through debitIn, which
+ * throws its own error.
+ */
+export function debitCheckedIn(q: SyncQueries, k: Db, input: { id: string; amount: number; requestId: string }, now: number): PublicRow {
+  if (input.requestId.length === 0 || input.requestId.length > MAX_REQUEST_ID) return debitIn(q, k, input, now);
+  return debitParsedIn(q, k, input, now);
+}
+
+function debitParsedIn(q: SyncQueries, k: Db, input: { id: string; amount: number; requestId: string }, now: number): PublicRow {
+  const { id, amount, requestId } = input;
+  const sql = queries(k);
+  const prior = q.first(sql.findRequest(id, requestId));
   if (prior) {
     if (prior.state === 'voided') throw alreadyRefunded(requestId);
     if (prior.amount !== amount) {
@@ -27,14 +66,7 @@ export function debitIn(q: SyncQueries, k: Db, input: DebitParams, now: number):
     if (prior.state === 'refunded') throw alreadyRefunded(requestId);
     return currentUser(q, k, id);
   }
-  const updated = q.first(
-    k
-      .updateTable('users')
-      .set((eb) => ({ wallet: eb('wallet', '-', amount) }))
-      .where('id', '=', id)
-      .where('wallet', '>=', amount)
-      .returning(PUBLIC_COLUMNS),
-  );
+  const updated = q.first(sql.takeFromWallet(id, amount));
   if (!updated) {
     const row = q.first(k.selectFrom('users').select('wallet').where('id', '=', id));
     if (!row) throw notFound('user', id);
@@ -43,9 +75,7 @@ export function debitIn(q: SyncQueries, k: Db, input: DebitParams, now: number):
       amount,
     });
   }
-  q.run(
-    k.insertInto('debit_requests').values({ user_id: id, request_id: requestId, state: 'debited', amount, created_at: now, updated_at: now }),
-  );
+  q.run(sql.insertDebited(id, requestId, amount, now));
   return updated;
 }
 
@@ -100,11 +130,11 @@ export function outstandingDebits(q: SyncQueries, k: Db, id: string): number {
 }
 
 function findRequest(q: SyncQueries, k: Db, id: string, requestId: string): Pick<DebitRequestsTable, 'state' | 'amount'> | undefined {
-  return q.first(k.selectFrom('debit_requests').select(['state', 'amount']).where('user_id', '=', id).where('request_id', '=', requestId));
+  return q.first(queries(k).findRequest(id, requestId));
 }
 
 function currentUser(q: SyncQueries, k: Db, id: string, mayBeMissing = false): PublicRow {
-  const row = q.first(k.selectFrom('users').select(PUBLIC_COLUMNS).where('id', '=', id));
+  const row = q.first(queries(k).currentUser(id));
   if (!row) {
     if (mayBeMissing) throw notFound('user', id);
     throw new Error(`invariant: debit request for missing user ${id}`);

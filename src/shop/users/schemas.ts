@@ -104,6 +104,8 @@ export type EnsureAdminParams = z.input<typeof EnsureAdminParams>;
 /** A saga step's branch (gid, branch) plus what to debit: the debit's requestId is `${gid}/${branch}`. */
 export const SagaDebitParams = z.object({ id: UserId, amount: z.int().min(1).max(MAX_DEBIT_CENTS) }).extend(BranchParamsSchema.shape);
 export type SagaDebitParams = z.input<typeof SagaDebitParams>;
+/** SagaDebitParams as parsed (what a handler's ctx.params holds). */
+export type SagaDebitParsed = z.output<typeof SagaDebitParams>;
 
 /** The compensation of a SagaDebit branch (an amount, if sent, is ignored: what the branch took is given back). */
 export const SagaRefundParams = z.object({ id: UserId }).extend(BranchParamsSchema.shape);

@@ -105,7 +105,8 @@ export function createUsersService(options: UsersServiceOptions = {}): ServiceDe
         params: SagaDebitParams,
         result: DebitBranchResult,
         idempotent: true,
-        handler: (ctx) => open().sagaDebit(ctx.params),
+        // The runtime parsed ctx.params with SagaDebitParams: the store does not parse them again.
+        handler: (ctx) => open().sagaDebitParsed(ctx.params),
       },
       sagaRefund: {
         description: 'Compensation of sagaDebit: give back what the branch took, once; a no-op success if it never ran (and it never will).',

@@ -16,7 +16,7 @@ import {
 } from '../common/index.js';
 import { PUBLIC_COLUMNS, debitIn, outstandingDebits, refundIn, type PublicRow } from './debits.js';
 import { usersMigrations, type UsersDatabase } from './migrations.js';
-import { abortDebitIn, commitDebitIn, prepareDebitIn, refundHeld, sagaDebitIn, sagaRefundIn } from './branches.js';
+import { abortDebitIn, commitDebitIn, prepareDebitIn, refundHeld, sagaDebitIn, sagaDebitParsedIn, sagaRefundIn } from './branches.js';
 import { InDoubtResolver, migrateParticipantTables, type InDoubtResolverOptions } from '../common/txn.js';
 import {
   AuthenticateParams,
@@ -32,6 +32,7 @@ import {
   type PrepareDebitParams,
   type RefundParams,
   type SagaDebitParams,
+  type SagaDebitParsed,
   type SagaRefundParams,
   type Role,
   type User,
@@ -192,6 +193,12 @@ export class UsersStore {
   async sagaDebit(input: SagaDebitParams): Promise<DebitBranchResult> {
     const now = this.#now();
     return this.db.transaction((q) => sagaDebitIn(this.db.sqlite, q, this.db.kysely, input, now));
+  }
+
+  /** sagaDebit for params the runtime already parsed with SagaDebitParams (the action's schema). */
+  async sagaDebitParsed(p: SagaDebitParsed): Promise<DebitBranchResult> {
+    const now = this.#now();
+    return this.db.transaction((q) => sagaDebitParsedIn(this.db.sqlite, q, this.db.kysely, p, now));
   }
 
   /** Saga compensation: refund what sagaDebit of this branch took, if it ran. */

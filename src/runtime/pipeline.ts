@@ -320,23 +320,26 @@ export class CallPipeline {
     const watched = calls;
     // One promise settled by whichever comes first: the answer, or failInFlight calling `abandon`
     // (the call's own late outcome is then ignored — a settled promise stays settled).
+    // No named closures here: run under tsx (esbuild keepNames), each one made per call costs a
+    // defineProperty of its name.
     return new Promise<T>((resolve, abandon) => {
       watched.add(abandon);
-      const done = (): void => {
-        watched.delete(abandon);
-        if (watched.size === 0 && this.inFlight.get(instanceId) === watched) this.inFlight.delete(instanceId);
-      };
       sent.then(
         (value) => {
-          done();
+          this.unwatch(instanceId, watched, abandon);
           resolve(value);
         },
         (error: unknown) => {
-          done();
+          this.unwatch(instanceId, watched, abandon);
           abandon(error);
         },
       );
     });
+  }
+
+  private unwatch(instanceId: string, watched: Set<(error: ShoalError) => void>, abandon: (error: ShoalError) => void): void {
+    watched.delete(abandon);
+    if (watched.size === 0 && this.inFlight.get(instanceId) === watched) this.inFlight.delete(instanceId);
   }
 
   private failInFlight(instanceId: string, reason: string): void {

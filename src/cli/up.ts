@@ -84,6 +84,15 @@ async function runUp(flags: UpFlags): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => stop('SIGHUP'));
+  // Whoever reads our output (a terminal, a test runner) went away: an unhandled EPIPE would kill
+  // this supervisor mid-flight and orphan every child, so stop them all instead (writes that fail
+  // from here on are dropped).
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') stop(`output closed (${err.code})`);
+    });
+  }
 
   say(`${stored === null ? 'starting a new' : 'restarting the'} cluster in ${dataDir}`);
   await Promise.all(layout.coordinators.map((c) => supervisor.start(coordinatorChild(c, layout, logDir))));

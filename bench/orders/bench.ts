@@ -79,6 +79,18 @@ async function withLoadAvg<T>(fn: () => Promise<T>): Promise<{ value: T; before:
   }
 }
 
+/** Rate and latency figures of a row, from its sorted latencies (ms) over `seconds`. */
+function timing(sorted: readonly number[], seconds: number): Pick<Row, 'seconds' | 'orders' | 'ordersPerSecond' | 'p50Ms' | 'p99Ms' | 'maxMs'> {
+  return {
+    seconds,
+    orders: sorted.length,
+    ordersPerSecond: sorted.length / seconds,
+    p50Ms: quantile(sorted, 0.5),
+    p99Ms: quantile(sorted, 0.99),
+    maxMs: sorted.at(-1) ?? NaN,
+  };
+}
+
 /** The role of a process below `shoal up`, from its command line (shop-topology's entry files). */
 function roleOf(pid: number): string {
   try {
@@ -158,12 +170,7 @@ async function gatewayScenario(shop: ShopUp, client: ShopClient, mode: 'saga' | 
     scenario: `shoal gateway, ${mode}`,
     mode,
     concurrency,
-    seconds,
-    orders: latencies.length,
-    ordersPerSecond: latencies.length / seconds,
-    p50Ms: quantile(latencies, 0.5),
-    p99Ms: quantile(latencies, 0.99),
-    maxMs: latencies.at(-1) ?? NaN,
+    ...timing(latencies, seconds),
     ...statuses,
     non2xx,
     errors,
@@ -224,12 +231,7 @@ async function baseline(): Promise<Row> {
       scenario: 'one local SQLite transaction (one process, WAL, synchronous=FULL)',
       mode: 'local',
       concurrency: 1,
-      seconds,
-      orders: latencies.length,
-      ordersPerSecond: latencies.length / seconds,
-      p50Ms: quantile(latencies, 0.5),
-      p99Ms: quantile(latencies, 0.99),
-      maxMs: latencies.at(-1) ?? NaN,
+      ...timing(latencies, seconds),
       confirmed: latencies.length,
       failed: 0,
       pending: 0,

@@ -3,8 +3,8 @@
 // awaits; a BEGIN IMMEDIATE transaction run synchronously (and a saga's onFinished callback,
 // which runs inside the orchestrator's) cannot await. The row comes from the runtime's outboxRow;
 // the dispatcher finds it at its next poll (≤ 250 ms by default).
-import type { Compilable, Kysely } from 'kysely';
-import { prepare } from './prepared.js';
+import type { Kysely } from 'kysely';
+import { perKysely, prepare } from './prepared.js';
 import { outboxRow, type ShoalEventTables } from '../../index.js';
 import type { SyncQueries } from './sqlite.js';
 
@@ -18,21 +18,16 @@ export function enqueueEventIn(
   meta?: Record<string, unknown>,
 ): string {
   const row = outboxRow(event, payload, meta, now);
-  // Compiled once per handle with the row's columns (outboxRow always gives the same ones).
-  const columns = Object.keys(row) as (keyof typeof row)[];
-  q.run(insertOf(k, columns)(...columns.map((c) => row[c])));
+  q.run(outboxInsert(k)(...OUTBOX_COLUMNS.map((c) => row[c])));
   return row.id;
 }
 
-const inserts = new WeakMap<object, { key: string; insert: (...values: unknown[]) => Compilable<unknown> }>();
+/** The columns of an outbox row, in the order the prepared insert takes them. */
+const OUTBOX_COLUMNS = Object.keys(outboxRow('shop.columns', null, undefined, 0)) as (keyof ReturnType<typeof outboxRow>)[];
 
-function insertOf(k: Kysely<ShoalEventTables>, columns: readonly string[]): (...values: unknown[]) => Compilable<unknown> {
-  const key = columns.join(',');
-  const known = inserts.get(k);
-  if (known !== undefined && known.key === key) return known.insert;
-  const insert = prepare(columns.length, (...values: unknown[]) =>
-    k.insertInto('shoal_outbox').values(Object.fromEntries(columns.map((c, i) => [c, values[i]])) as never),
-  );
-  inserts.set(k, { key, insert });
-  return insert;
-}
+/** The outbox insert, compiled once per handle. */
+const outboxInsert = perKysely((k: Kysely<ShoalEventTables>) =>
+  prepare(OUTBOX_COLUMNS.length, (...values: unknown[]) =>
+    k.insertInto('shoal_outbox').values(Object.fromEntries(OUTBOX_COLUMNS.map((c, i) => [c, values[i]])) as never),
+  ),
+);

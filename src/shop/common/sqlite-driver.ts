@@ -3,8 +3,9 @@
 // Why: with synchronous=FULL every COMMIT is an fsync of the WAL, and better-sqlite3 runs it on
 // the event loop. One commit per write bounds a service by fsyncs/s — the orders service spent
 // ~70% of its time in COMMITs (BENCHMARKS.md, Orders). Here every write submitted in one turn of
-// the event loop is run in one BEGIN IMMEDIATE … COMMIT, each write inside its own SAVEPOINT so a
-// failing one rolls back alone, and each caller is answered only after that COMMIT: the same
+// the event loop is run in one BEGIN IMMEDIATE … COMMIT, each write inside its own SAVEPOINT (a
+// single statement needs none: SQLite undoes a failing statement alone) so a failing one rolls
+// back alone, and each caller is answered only after that COMMIT: the same
 // durability and atomicity per write as before, one fsync per batch instead of per write.
 //
 // Reads run at once (WAL readers never wait for the writer). Kysely's own transactions
@@ -12,11 +13,11 @@
 // other kysely queries wait until they end, so nothing lands inside someone else's transaction.
 import type Database from 'better-sqlite3';
 import {
-  CompiledQuery,
   SelectQueryNode,
   SqliteAdapter,
   SqliteIntrospector,
   SqliteQueryCompiler,
+  type CompiledQuery,
   type DatabaseConnection,
   type Dialect,
   type Driver,
@@ -51,8 +52,8 @@ export class GroupCommitter {
   #holderWaiters: (() => void)[] = [];
   #closed = false;
   readonly #busyTimeoutMs: number;
-  /** Set while a retry of BEGIN after SQLITE_BUSY is scheduled. */
-  #busySince: number | undefined;
+  /** A retry of BEGIN after SQLITE_BUSY is scheduled: flushing waits for it. */
+  #retryScheduled = false;
   /** When the current run of busy retries began. */
   #busyStarted: number | undefined;
   /** Statistics for tests and metrics: commits made, writes they carried, BEGINs found busy. */
@@ -131,7 +132,7 @@ export class GroupCommitter {
   /** No new writes; the ones queued still run unless a kysely transaction is left open or the file stays locked. */
   close(): void {
     this.#closed = true;
-    this.#busySince = undefined;
+    this.#retryScheduled = false;
     this.#flushAll();
     for (const p of this.#queue.splice(0)) p.reject(new Error('database closed with a kysely transaction open'));
   }
@@ -155,7 +156,7 @@ export class GroupCommitter {
   }
 
   #flushAll(): void {
-    while (this.#queue.length > 0 && this.#holder === undefined && this.#busySince === undefined) {
+    while (this.#queue.length > 0 && this.#holder === undefined && !this.#retryScheduled) {
       const batch = this.#queue.slice(0, MAX_BATCH);
       const begun = this.#begin();
       if (begun === 'busy') return;
@@ -180,7 +181,7 @@ export class GroupCommitter {
     this.#sql.noWait.run();
     try {
       this.#sql.begin.run();
-      this.#busySince = undefined;
+      this.#busyStarted = undefined;
       return 'ok';
     } catch (err) {
       if ((err as { code?: string }).code !== 'SQLITE_BUSY') return { err };
@@ -191,11 +192,11 @@ export class GroupCommitter {
         return { err };
       }
       this.#busyStarted = since;
-      this.#busySince = since;
+      this.#retryScheduled = true;
       this.busyRetries++;
       // The first retry as soon as the loop is free, later ones a timer tick apart (no spinning).
       const retry = (): void => {
-        this.#busySince = undefined;
+        this.#retryScheduled = false;
         this.#flushAll();
       };
       if (now === since) setImmediate(retry);
@@ -209,7 +210,6 @@ export class GroupCommitter {
   #flush(batch: Pending[]): void {
     const raw = this.#raw;
     const outcomes: ({ ok: true; value: unknown } | { ok: false; err: unknown })[] = [];
-    this.#busyStarted = undefined;
     try {
       const sql = this.#sql;
       for (const p of batch) {
@@ -317,16 +317,16 @@ class GroupCommitDriver implements Driver {
     this.writer.end(conn, 'ROLLBACK');
   }
 
-  async savepoint(conn: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    await this.#savepointCommand(conn, `SAVEPOINT ${quoteName(name)}`, compile);
+  async savepoint(conn: DatabaseConnection, name: string): Promise<void> {
+    this.#savepointCommand(conn, `SAVEPOINT ${quoteName(name)}`);
   }
 
-  async rollbackToSavepoint(conn: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    await this.#savepointCommand(conn, `ROLLBACK TO ${quoteName(name)}`, compile);
+  async rollbackToSavepoint(conn: DatabaseConnection, name: string): Promise<void> {
+    this.#savepointCommand(conn, `ROLLBACK TO ${quoteName(name)}`);
   }
 
-  async releaseSavepoint(conn: DatabaseConnection, name: string, compile: QueryCompiler['compileQuery']): Promise<void> {
-    await this.#savepointCommand(conn, `RELEASE ${quoteName(name)}`, compile);
+  async releaseSavepoint(conn: DatabaseConnection, name: string): Promise<void> {
+    this.#savepointCommand(conn, `RELEASE ${quoteName(name)}`);
   }
 
   async releaseConnection(): Promise<void> {}
@@ -336,7 +336,7 @@ class GroupCommitDriver implements Driver {
     this.raw.close();
   }
 
-  async #savepointCommand(conn: DatabaseConnection, sql: string, _compile: unknown): Promise<void> {
+  #savepointCommand(conn: DatabaseConnection, sql: string): void {
     if (!this.writer.holds(conn)) throw new Error('savepoints need an open kysely transaction');
     this.raw.exec(sql);
   }

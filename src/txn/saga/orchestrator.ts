@@ -155,7 +155,8 @@ export class SagaOrchestrator {
       this.#logger.debug({ gid: spec.gid, kind: spec.kind, steps: spec.steps.length }, 'saga started');
       return this.#settle(spec.gid, this.#track(spec.gid, () => this.#drive(spec.gid)));
     }
-    this.#assertSameSaga(spec, this.#log.get(spec.gid));
+    // Not inserted: the row existed already, or another process inserted it just now.
+    this.#assertSameSaga(spec, known ?? this.#log.get(spec.gid));
     return this.#settle(spec.gid, this.#inflight.get(spec.gid) ?? this.#track(spec.gid, () => this.#awaitOrTake(spec.gid)));
   }
 

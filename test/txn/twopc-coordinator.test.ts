@@ -184,6 +184,49 @@ describe('TwoPhaseCoordinator on a real coordinator', () => {
     expect(await rs!.resolveOnce()).toEqual({ committed: 0, aborted: 0, waiting: 0, failed: 0 });
   });
 
+  it('a run that fails before deciding stores abort itself and gives its owner key up: nobody waits for its live lease', async () => {
+    const c = coordinator({ beforeDecision: () => { throw new Error('hook failed (test)'); } });
+    const spec = order(2, 20);
+    await expect(c.run(spec)).rejects.toThrow(/hook failed/);
+    expect(await readDecision(client, spec.gid)).toMatchObject({ decision: 'abort', by: 'orders-1' });
+    expect((await client.kv.range({ key: Buffer.from(ownerKey(spec.gid)) })).kvs).toHaveLength(0);
+    for (const r of resolvers()) expect(await r.resolveOnce()).toEqual({ committed: 0, aborted: 1, waiting: 0, failed: 0 });
+    expectNothingApplied();
+  });
+
+  it('settling an undecided run goes on in the background while the coordinator store refuses writes', async () => {
+    let down = false;
+    const kv = client.kv;
+    const flakyKv = new Proxy(kv, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== 'function') return value;
+        if (prop === 'txn') return (...args: unknown[]) => (down ? Promise.reject(new Error('store unreachable (test)')) : (value as (...a: unknown[]) => unknown).apply(target, args));
+        return (value as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+    const flaky = new Proxy(client, { get: (target, prop, receiver) => (prop === 'kv' ? flakyKv : Reflect.get(target, prop, receiver) as unknown) });
+    const c = new TwoPhaseCoordinator({
+      caller, coord: flaky, instanceId: 'orders-flaky', logger, leaseTtlSeconds: 1, phaseTimeoutMs: 3000, backoff: { initialMs: 5, maxMs: 50 },
+      hooks: { beforeDecision: () => { down = true; throw new Error('hook failed (test)'); } },
+    });
+    coordinators.push(c);
+    const spec = order(3, 30);
+    await expect(c.run(spec)).rejects.toThrow(/hook failed/);
+    // Nothing stored yet, and the owner key lives on under the instance's live lease: a resolver waits.
+    const [rs, rw] = resolvers();
+    expect(await rs!.resolveOnce()).toEqual({ committed: 0, aborted: 0, waiting: 1, failed: 0 });
+    expect(await readDecision(client, spec.gid)).toBeUndefined();
+    const owner = await client.kv.range({ key: Buffer.from(ownerKey(spec.gid)) });
+    expect(owner.kvs).toHaveLength(1);
+    down = false;
+    await firstEvent(client, { key: ownerKey(spec.gid), startRevision: BigInt(owner.header.revision) + 1n, only: 'delete' }, AbortSignal.timeout(15_000));
+    expect(await readDecision(client, spec.gid)).toMatchObject({ decision: 'abort', by: 'orders-flaky' });
+    expect(await rs!.resolveOnce()).toMatchObject({ aborted: 1, waiting: 0, failed: 0 });
+    expect(await rw!.resolveOnce()).toMatchObject({ aborted: 1, waiting: 0, failed: 0 });
+    expectNothingApplied();
+  });
+
   it('coordinator crash after the decision, before phase two → the resolver commits', async () => {
     const crashed: TwoPhaseCoordinator = coordinator({ beforePhaseTwo: () => crashed.abandon() });
     const spec = order(5, 400);

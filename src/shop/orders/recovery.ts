@@ -12,6 +12,11 @@ import { decisionForInDoubt, type Etcd3, type SagaOrchestrator } from '../common
 import { sagaSpec } from './specs.js';
 import type { OrdersStore } from './store.js';
 
+/** Stale orders looked at per pass (oldest first). */
+const PASS_LIMIT = 500;
+/** 2PC orders resolved at once within a pass. */
+const TWO_PC_PARALLEL = 16;
+
 export interface OrderRecoveryOptions {
   store: OrdersStore;
   saga: SagaOrchestrator;
@@ -77,12 +82,15 @@ export class OrderRecovery {
     }
 
     if (coord !== undefined) {
-      for (const order of await store.pending('2pc', before)) {
+      // Each order costs one to three coordinator round trips; under overload those take long, so
+      // orders are looked at several at a time (a sequential pass over hundreds of orders once
+      // took longer than the 30 s in which every order must end).
+      await forEachLimit(await store.pending('2pc', before, PASS_LIMIT), TWO_PC_PARALLEL, async (order) => {
         try {
           const decision = await decisionForInDoubt(coord, order.id, this.#o.instanceId);
           if (decision === undefined) {
             pass.waiting++; // its coordinator is alive and deciding
-            continue;
+            return;
           }
           const ended = await store.finish(
             order.id,
@@ -95,7 +103,7 @@ export class OrderRecovery {
           pass.failed++;
           logger.warn({ err, orderId: order.id }, 'could not recover a pending 2PC order');
         }
-      }
+      });
     }
     return pass;
   }
@@ -112,4 +120,13 @@ export class OrderRecovery {
     }, this.#o.intervalMs ?? 1_000);
     this.#timer.unref();
   }
+}
+
+/** Runs fn over items with at most `limit` in flight; resolves when all have settled. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -131,13 +131,45 @@ export class TwoPhaseCoordinator {
       await this.releaseOwner(gid, ownerRevision);
       return resultOf(spec, decision, refusal, this.instanceId);
     } catch (err) {
-      // Without a decision, give the owner key up so recoverers presume abort at once instead of
-      // waiting for this (still live) coordinator's lease. A simulated crash leaves everything.
-      if (!this.crashed && decision === undefined) {
-        await this.releaseOwner(gid, ownerRevision).catch((e: unknown) => log.warn({ err: e }, 'could not release the owner key'));
-      }
+      // A simulated crash leaves everything as it is; anything else without a decision settles.
+      if (!this.crashed && decision === undefined) await this.settleUndecided(gid, ownerRevision, log);
       throw err;
     }
+  }
+
+  /**
+   * A run that fails before its decision (the coordinator store timed out under load, a hook
+   * threw) must not leave its owner key under this instance's live lease: recoverers would wait
+   * on it — and the order stay pending — for as long as this instance lives. So it stores
+   * `abort` itself (it owns the gid and decided nothing; should an earlier commit write of its own
+   * have landed after all, the CAS returns that commit and everyone obeys it) and deletes the
+   * owner key. The first try is awaited; if the store is unreachable it goes on in the
+   * background, with backoff, until both are done or the coordinator closes.
+   */
+  private async settleUndecided(gid: Gid, ownerRevision: string, log: Logger): Promise<void> {
+    const settle = async (): Promise<void> => {
+      const stored = await writeDecision(this.coord, gid, 'abort', this.instanceId);
+      log.info({ decision: stored.decision, by: stored.by }, '2pc ended without deciding; stored decision');
+      await this.releaseOwner(gid, ownerRevision);
+    };
+    try {
+      await settle();
+      return;
+    } catch (err) {
+      log.warn({ err }, 'could not settle an undecided 2PC yet; retrying in the background');
+    }
+    const signal = this.stopController.signal;
+    void (async () => {
+      for (let attempt = 1; !signal.aborted; attempt++) {
+        await sleep(backoffDelay(attempt, this.backoff), signal);
+        try {
+          await settle();
+          return;
+        } catch (err) {
+          log[attempt % 10 === 0 ? 'warn' : 'debug']({ err, attempt }, 'settling an undecided 2PC failed again');
+        }
+      }
+    })().catch(() => undefined); // only a stop ends it early: the lease then goes too
   }
 
   /** Stops every run's retry loops and revokes the lease (its owner keys vanish with it). */

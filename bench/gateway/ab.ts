@@ -3,9 +3,12 @@
 // weighs on both alike. Prints server CPU per request (gateway, goods) for each run, and the
 // medians. A build is a dist directory from bench/service/build.sh.
 //
-//   node --import tsx bench/gateway/ab.ts --a <distA> --b <distB> [--rounds 4] [--duration 8]
+//   node --import tsx bench/gateway/ab.ts --a <distA> --b <distB> [--rounds 4] [--duration 8] [--workers 1]
+//
+// --workers N runs each gateway with SHOAL_GATEWAY_WORKERS=N; its CPU is then the primary's and
+// its workers' (the primary's children).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +20,8 @@ const builds = { A: args.get('a'), B: args.get('b') };
 if (builds.A === undefined || builds.B === undefined) throw new Error('--a <dist> --b <dist> are required');
 const rounds = Number(args.get('rounds') ?? 4);
 const durationSec = Number(args.get('duration') ?? 8);
+const workers = args.get('workers') ?? '1';
+if (!/^\d+$/.test(workers) || Number(workers) < 1) throw new Error(`--workers: expected a positive integer, got "${workers}"`);
 const wrkBin = spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).stdout.trim();
 if (wrkBin === '') throw new Error('wrk is not installed');
 const ADMIN = { email: 'bench-admin@shop.local', password: 'bench-admin-password-1' };
@@ -72,6 +77,7 @@ async function startStack(name: string, dist: string): Promise<Stack> {
       ...env,
       SHOAL_GATEWAY_RATE_MAX: '1000000000',
       SHOAL_GATEWAY_USER_RATE_MAX: '1000000000',
+      SHOAL_GATEWAY_WORKERS: workers,
       SHOAL_DATA_DIR: path.join(dir, 'gateway'),
       SHOAL_GATEWAY_PORT: String(port),
       SHOP_ADMIN_EMAIL: ADMIN.email,
@@ -91,6 +97,20 @@ async function startStack(name: string, dist: string): Promise<Stack> {
   const check = await request('GET', url, undefined, token);
   if (check.status !== 200) throw new Error(`${name} GET: ${check.status}`);
   return { name, base, gateway: gateway.pid!, goods: goods.pid!, url, token };
+}
+
+/** CPU ticks of `pid` and its direct children (a gateway cluster's workers). */
+function treeTicks(pid: number): number {
+  let total = pidTicks(pid) ?? 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid) total += pidTicks(Number(entry)) ?? 0;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 
 function wrk(s: Stack, seconds: number): Promise<number> {
@@ -120,10 +140,10 @@ try {
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 === 1 ? stacks : [...stacks].reverse();
     for (const s of order) {
-      const g0 = pidTicks(s.gateway)!;
+      const g0 = treeTicks(s.gateway);
       const d0 = pidTicks(s.goods)!;
       const requests = await wrk(s, durationSec);
-      const gw = (((pidTicks(s.gateway)! - g0) / ticksPerSec) * 1e6) / requests;
+      const gw = (((treeTicks(s.gateway) - g0) / ticksPerSec) * 1e6) / requests;
       const goods = (((pidTicks(s.goods)! - d0) / ticksPerSec) * 1e6) / requests;
       const r = results[s.name]!;
       r.gw.push(gw);

@@ -4,17 +4,19 @@
 // `wrk -t2 -c64 -d10s --latency`), scenario by scenario, the order rotated each round.
 //
 //   bash bench/gateway/run.sh [--duration 10] [--rounds 2] [--connections 64] [--threads 2]
-//                             [--scenarios shoal-gateway,shoal-gateway-quiet,shoal-gateway-auth,moleculer-web-tcp,bare-http]
+//                             [--scenarios shoal-gateway,shoal-gateway-2w,shoal-gateway-quiet,shoal-gateway-auth,moleculer-web-tcp,bare-http]
 //
 // Shoal's stack is started once for the run, as `shoal up` starts it (src/cli/shop-topology.ts):
 // one `shoal coord` node, one users and one goods instance (their main files, SHOAL_PORT=0), and
 // the gateway (its own main, with the rate limits raised through SHOAL_GATEWAY_RATE_MAX and
 // SHOAL_GATEWAY_USER_RATE_MAX). Each process logs to a file in the run's temp dir at its default
 // level (info), as the supervisor does; `shoal-gateway-quiet` is a second gateway on the same
-// stack with SHOAL_LOG_LEVEL=warn. Everything is stopped by PID. The printed line gives server
+// stack with SHOAL_LOG_LEVEL=warn; `shoal-gateway-2w` is a gateway on the same stack run as two
+// cluster workers (SHOAL_GATEWAY_WORKERS=2; its CPU counts the primary and both workers).
+// Everything is stopped by PID. The printed line gives server
 // CPU per request (µs): server cores × duration ÷ requests, steadier than req/s when shared.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,8 +31,10 @@ const rounds = Number(args.get('rounds') ?? 2);
 const connections = Number(args.get('connections') ?? 64);
 const threads = Number(args.get('threads') ?? 2);
 const warmupSec = 3;
-const wanted = (args.get('scenarios') ?? 'shoal-gateway,shoal-gateway-quiet,shoal-gateway-auth,moleculer-web-tcp,bare-http').split(',');
-const known = ['shoal-gateway', 'shoal-gateway-quiet', 'shoal-gateway-auth', 'moleculer-web-tcp', 'bare-http'];
+const wanted = (args.get('scenarios') ?? 'shoal-gateway,shoal-gateway-2w,shoal-gateway-quiet,shoal-gateway-auth,moleculer-web-tcp,bare-http').split(',');
+const known = ['shoal-gateway', 'shoal-gateway-2w', 'shoal-gateway-quiet', 'shoal-gateway-auth', 'moleculer-web-tcp', 'bare-http'];
+/** Which gateway process of the stack a Shoal scenario drives. */
+const GATEWAY_OF: Record<string, string> = { 'shoal-gateway': 'gateway', 'shoal-gateway-auth': 'gateway', 'shoal-gateway-quiet': 'gateway-quiet', 'shoal-gateway-2w': 'gateway-2w' };
 for (const s of wanted) if (!known.includes(s)) throw new Error(`--scenarios: unknown "${s}" (${known.join(', ')})`);
 const anchorDir = path.resolve(process.env.MOLECULER_ANCHOR_DIR ?? path.join(repo, '..', 'shared', 'bench', 'moleculer'));
 const anchorModules = path.join(here, 'anchor', 'node_modules');
@@ -65,6 +69,22 @@ function cpuWindow(pids: (number | undefined)[]): () => { benchCores: number; fo
     });
     return { benchCores: +(ours / wall).toFixed(2), foreignCores: +Math.max(0, (m1.busy - m0.busy - ours) / wall).toFixed(2), perProcess };
   };
+}
+
+/** Direct children of `pid`, from /proc (ppid is field 4 of /proc/<pid>/stat). */
+function childPids(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 interface WrkResult {
@@ -191,6 +211,7 @@ async function startStack(): Promise<{ gateways: Record<string, string> }> {
   };
   if (wanted.some((s) => s === 'shoal-gateway' || s === 'shoal-gateway-auth')) await gateway('gateway', {});
   if (wanted.includes('shoal-gateway-quiet')) await gateway('gateway-quiet', { SHOAL_LOG_LEVEL: 'warn' });
+  if (wanted.includes('shoal-gateway-2w')) await gateway('gateway-2w', { SHOAL_GATEWAY_WORKERS: '2' });
   return { gateways };
 }
 
@@ -213,13 +234,14 @@ let gateways: Record<string, string> = {};
 
 async function target(scenario: string): Promise<Target> {
   if (scenario.startsWith('shoal-gateway')) {
-    const name = scenario === 'shoal-gateway-quiet' ? 'gateway-quiet' : 'gateway';
+    const name = GATEWAY_OF[scenario]!;
     const base = gateways[name]!;
     const token = await login(base); // a fresh token per scenario (they live 15 min)
     const url = scenario === 'shoal-gateway-auth' ? `${base}/api/v1/users/me` : `${base}/api/v1/goods/${goodsId}`;
     const check = await request('GET', url, undefined, token);
     if (check.status !== 200) throw new Error(`${scenario}: GET ${url} → ${check.status} ${JSON.stringify(check.json)}`);
-    return { url, headers: [`Authorization: Bearer ${token}`], pids: [pidOf(name), pidOf(scenario === 'shoal-gateway-auth' ? 'users' : 'goods'), pidOf('coord')], close: async () => undefined };
+    const gatewayPids = [pidOf(name), ...childPids(pidOf(name))]; // a cluster's workers are its children
+    return { url, headers: [`Authorization: Bearer ${token}`], pids: [...gatewayPids, pidOf(scenario === 'shoal-gateway-auth' ? 'users' : 'goods'), pidOf('coord')], close: async () => undefined };
   }
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: anchorModules };
@@ -337,7 +359,7 @@ const run = {
     rounds,
     scenarios: wanted,
     shoalCode: shoalCode(),
-    shoal: 'GET /api/v1/goods/:id (public route; the Authorization header is sent) and GET /api/v1/users/me (JWT verified) through the gateway; one coordinator, one users and one goods instance; rate limits raised to 1e9 per window (no env knob)',
+    shoal: 'GET /api/v1/goods/:id (public route; the Authorization header is sent) and GET /api/v1/users/me (JWT verified) through the gateway (shoal-gateway-2w: SHOAL_GATEWAY_WORKERS=2); one coordinator, one users and one goods instance; rate limits raised to 1e9 per window (no env knob)',
     anchor: 'moleculer 0.15.2 + moleculer-web 0.11.0, shared/bench/moleculer gateway.js tcp + server.js and bare-http.js unmodified, GET /api/echo?a=1&b=hello',
   },
   results: rows,

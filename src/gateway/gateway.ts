@@ -83,6 +83,18 @@ export interface GatewayOptions {
   routes?: readonly RouteSpec[];
   /** Extra error code → status mappings (e.g. a later table's OUT_OF_STOCK: 409). */
   errorStatuses?: Record<string, number>;
+  /** Set when this gateway is one of several cluster workers sharing a port (cluster-worker.ts). */
+  worker?: GatewayWorkerHooks;
+}
+
+/** What a cluster worker's gateway needs from its siblings, through the primary. */
+export interface GatewayWorkerHooks {
+  /** This process's pid, shown in /livez so probes and tests can tell workers apart. */
+  readonly pid: number;
+  /** An access token was revoked here: the other workers must deny it too (their denylists are in memory). */
+  publishRevocation(token: string): void;
+  /** Prometheus text aggregated over every worker, for GET /metrics. */
+  clusterMetrics(): Promise<{ contentType: string; text: string }>;
 }
 
 export type RequestLogMode = 'slow' | 'all' | 'off';
@@ -91,6 +103,8 @@ export interface GatewayHandle {
   readonly tokens: TokenService;
   /** Draining: /readyz answers 503 so load balancers stop sending new requests. */
   setDraining(draining: boolean): void;
+  /** A sibling worker revoked this token: deny it here too, without telling anyone. */
+  applyRevocation(token: string): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -138,10 +152,13 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     introspector: {
       ...issued.introspector,
       revoke: async (token: string) => {
+        let revoked = false;
         try {
-          return await issued.introspector.revoke(token);
+          return (revoked = await issued.introspector.revoke(token));
         } finally {
           verifiedTokens.revoked(token);
+          // Refresh tokens live in the shared SQLite file; only an access token's jti is per process.
+          if (revoked && token.includes('.')) options.worker?.publishRevocation(token);
         }
       },
     },
@@ -196,6 +213,13 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     setDraining(value: boolean) {
       draining = value;
       options.observability?.health.setDraining(value);
+    },
+    async applyRevocation(token: string) {
+      try {
+        await issued.introspector.revoke(token);
+      } finally {
+        verifiedTokens.revoked(token);
+      }
     },
   } satisfies GatewayHandle);
 
@@ -261,7 +285,7 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
   const host: RouteHost = { context: (request) => routeContext(request, options.caller, callTimeoutMs) };
   registerOAuthRoutes(app, API_PREFIX, tokens, host);
   registerRoutes(app, API_PREFIX, options.routes ?? shopRoutes, host);
-  registerProbes(app, options.observability, () => draining);
+  registerProbes(app, options.observability, () => draining, options.worker);
 
   const prune = setInterval(() => {
     refreshStore.deleteExpired(now()).catch((err: unknown) => app.log.warn({ err }, 'pruning expired refresh tokens failed'));
@@ -308,13 +332,22 @@ function installBodyParsers(app: FastifyInstance): void {
   });
 }
 
-function registerProbes(app: FastifyInstance, obs: Observability | undefined, draining: () => boolean): void {
+function registerProbes(app: FastifyInstance, obs: Observability | undefined, draining: () => boolean, worker: GatewayWorkerHooks | undefined): void {
   const config = { auth: 'public' as const, unlimited: true };
   const schema = { hide: true };
+  if (worker !== undefined) {
+    // A cluster worker: /livez names the process (nothing else does), /metrics covers all workers.
+    app.get('/livez', { config, schema }, async () => ({ status: 'ok', pid: worker.pid }));
+    app.get('/metrics', { config, schema }, async (_request, reply) => {
+      const { contentType, text } = await worker.clusterMetrics();
+      return reply.type(contentType).send(text);
+    });
+  }
   if (obs !== undefined) {
     // The same admin endpoints every instance serves, answered on the raw response.
     const admin = adminRequestHandler(obs);
     for (const path of ADMIN_PATHS) {
+      if (worker !== undefined && (path === '/livez' || path === '/metrics')) continue;
       app.get(path, { config, schema }, async (request, reply) => {
         reply.hijack();
         if (!admin(request.raw, reply.raw)) throw new Error(`assertion: the admin handler serves ${path}`);
@@ -322,7 +355,7 @@ function registerProbes(app: FastifyInstance, obs: Observability | undefined, dr
     }
     return;
   }
-  app.get('/livez', { config, schema }, async () => ({ status: 'ok' }));
+  if (worker === undefined) app.get('/livez', { config, schema }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config, schema }, async (_request, reply) => {
     reply.code(draining() ? 503 : 200);
     return { status: draining() ? 'unavailable' : 'ok', checks: {} };

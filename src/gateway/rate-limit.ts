@@ -23,6 +23,14 @@ export interface RateLimitOptions {
   maxKeys?: number;
   /** ms clock. Default Date.now. */
   now?: () => number;
+  /**
+   * Processes sharing the budget (gateway cluster workers, each counting in its own memory): each
+   * enforces max / processes, at least 1. Connections are dealt round-robin to workers, so a
+   * client with many connections gets about the configured total; one keep-alive connection is
+   * pinned to one worker and gets its share only — the safe side for a limit (never N × max).
+   * Default 1.
+   */
+  processes?: number;
 }
 
 export interface RateLimiters {
@@ -78,9 +86,11 @@ export function createRateLimiters(options: RateLimitOptions): RateLimiters {
   const windowMs = options.timeWindowMs ?? 60_000;
   const maxKeys = options.maxKeys ?? 10_000;
   const now = options.now ?? Date.now;
+  const processes = options.processes ?? 1;
+  if (!Number.isInteger(processes) || processes < 1) throw new TypeError('rateLimit.processes must be a positive integer');
   const positive = (n: number, what: string): number => {
     if (!Number.isInteger(n) || n < 1) throw new TypeError(`rateLimit.${what} must be a positive integer`);
-    return n;
+    return Math.max(1, Math.floor(n / processes));
   };
   const ip = new FixedWindowLimiter(positive(options.max ?? 600, 'max'), windowMs, maxKeys, now);
   const credentials = new FixedWindowLimiter(positive(options.credentialsMax ?? 30, 'credentialsMax'), windowMs, maxKeys, now);

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isShoalError } from '../errors/index.js';
-import { createObservability } from '../observe/index.js';
+import { createObservability, type Observability } from '../observe/index.js';
 import { connectBroker, readTraceSampleRatio, type Caller } from '../runtime/index.js';
 import { brokerCaller } from './broker-caller.js';
 import { createGateway, type GatewayOptions, type RequestLogMode } from './gateway.js';
@@ -122,6 +122,7 @@ export async function ensureAdmin(
 export interface RunningGateway {
   app: FastifyInstance;
   url: string;
+  observability: Observability;
   /** Drains (readiness off, in-flight requests finish) and stops; bounded by drainMs. */
   stop(): Promise<void>;
 }
@@ -171,6 +172,7 @@ export async function startGatewayFromEnv(config: GatewayEnv, overrides: Partial
   return {
     app: running,
     url,
+    observability,
     stop: () =>
       (stopping ??= (async () => {
         running.gateway.setDraining(true);
@@ -196,6 +198,12 @@ export async function startGatewayFromEnv(config: GatewayEnv, overrides: Partial
 export async function runGatewayFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<RunningGateway> {
   const gateway = await startGatewayFromEnv(readGatewayEnv(env));
   process.stdout.write(`gateway listening on ${gateway.url}\n`);
+  stopOnSignals(gateway);
+  return gateway;
+}
+
+/** SIGTERM / SIGINT: drain, then exit 0 (1 if stopping failed). */
+export function stopOnSignals(gateway: Pick<RunningGateway, 'stop'>): void {
   const onSignal = (signal: NodeJS.Signals): void => {
     process.stderr.write(`gateway: ${signal}, draining\n`);
     gateway.stop().then(
@@ -208,5 +216,4 @@ export async function runGatewayFromEnv(env: NodeJS.ProcessEnv = process.env): P
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  return gateway;
 }

@@ -1,65 +1,14 @@
 // The gateway as a process (src/gateway/main.ts) on a real coordinator: it waits for the users
 // service (with progress logs) to ensure the admin account, prints its listening line, serves,
 // and drains on SIGTERM with exit code 0. Started before the users service on purpose.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { CoordServer } from '../support/etcd-server.js';
 import { freePort } from '../support/ports.js';
 import { shoalCoord } from '../support/shoal-coord.js';
-
-const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
-
-interface Proc {
-  child: ChildProcess;
-  out: string;
-  err: string;
-  exited: Promise<number | string>;
-  /** Resolves once `pattern` shows up in stdout or stderr; rejects after `boundMs` or on exit. */
-  waitFor(pattern: RegExp, boundMs: number): Promise<RegExpMatchArray>;
-}
-
-function start(entry: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const listeners = new Set<() => void>();
-  const proc: Proc = {
-    child,
-    out: '',
-    err: '',
-    exited: new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal ?? -1))),
-    waitFor(pattern, boundMs) {
-      return new Promise((resolvePattern, reject) => {
-        const check = (): void => {
-          const m = pattern.exec(proc.out) ?? pattern.exec(proc.err);
-          if (m === null) return;
-          done();
-          resolvePattern(m);
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`${entry}: ${pattern} not seen in ${boundMs} ms\nstdout: ${proc.out.slice(-2000)}\nstderr: ${proc.err.slice(-3000)}`));
-        }, boundMs);
-        const done = (): void => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
-        void proc.exited.then((code) => {
-          if (!listeners.has(check)) return;
-          done();
-          reject(new Error(`${entry} exited (${code}) before ${pattern}\nstderr: ${proc.err.slice(-3000)}`));
-        });
-        listeners.add(check);
-        check();
-      });
-    },
-  };
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => ((proc.out += c), listeners.forEach((l) => l())));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => ((proc.err += c), listeners.forEach((l) => l())));
-  return proc;
-}
+import { start, type Proc } from './proc.js';
 
 let coord: CoordServer;
 const procs: Proc[] = [];

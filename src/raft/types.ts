@@ -225,6 +225,13 @@ export interface Message {
   rejectHint: number;
   snapshot?: Snapshot;
   context?: Uint8Array;
+  /**
+   * app only: the leader sends no entries, only a new commit index, to a follower it replicates
+   * to (a commit notice). A follower that has already acknowledged `index` in this term need
+   * not answer it again; one that has not answers as usual. (A lost acknowledgement is
+   * recovered by the appends that heartbeat responses trigger, which never carry this flag.)
+   */
+  commitOnly?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -243,3 +243,73 @@ describe('flow control and batching', () => {
     expect(frd.messagesAfterPersist.map((m) => m.type)).toEqual(['appResp']);
   });
 });
+
+describe('commit notices (Message.commitOnly)', () => {
+  it('a follower does not answer a commit notice for an index it has acknowledged', () => {
+    const net = Network.of([1, 2, 3], { seed: 21 });
+    net.campaign(1);
+    const start = net.delivered.length;
+    net.propose(1, 'x');
+    const sent = net.delivered.slice(start);
+    const notices = sent.filter((m) => m.type === 'app' && m.commitOnly === true);
+    expect(notices.map((m) => m.to).sort()).toEqual([2, 3]);
+    expect(notices.every((m) => m.entries.length === 0 && m.commit === m.index)).toBe(true);
+    // One acknowledgement per follower: for the entry, none for the notice.
+    expect(sent.filter((m) => m.type === 'appResp').map((m) => m.from).sort()).toEqual([2, 3]);
+    for (const id of [1, 2, 3]) expect(net.peer(id).applied).toEqual(['x']);
+  });
+
+  it('a follower answers a commit notice for an index it has not acknowledged in this term', () => {
+    const node = new RaftNode({ id: 2, storage: storageWithLog([1, 2], [1, 1, 1], 1), electionTick: 10, heartbeatTick: 1, random: () => 0.5 });
+    const notice = message({ type: 'app', from: 1, to: 2, term: 2, index: 3, logTerm: 1, commit: 3, commitOnly: true });
+    node.step(notice);
+    const rd = node.ready();
+    expect(rd.messagesAfterPersist.map((m) => [m.type, m.index])).toEqual([['appResp', 3]]);
+    (node.log.storage as ReturnType<typeof storageWithLog>).setHardState(rd.hardState!);
+    node.advance(rd);
+    node.step({ ...notice });
+    expect(node.hasReady() ? node.ready().messagesAfterPersist : []).toEqual([]);
+    // The same append without the flag (a heartbeat-triggered one) is answered again.
+    const plain = { ...notice };
+    delete plain.commitOnly;
+    node.step(plain);
+    expect(node.ready().messagesAfterPersist.map((m) => [m.type, m.index])).toEqual([['appResp', 3]]);
+  });
+
+  it('the leader marks only appends without entries to followers in replicate state', () => {
+    const net = Network.of([1, 2, 3], { seed: 22 });
+    net.campaign(1);
+    net.node(1).reportUnreachable(2); // replicate -> probe
+    const before = net.delivered.length;
+    net.propose(1, 'b');
+    const sent = net.delivered.slice(before);
+    const marked = sent.filter((m) => m.commitOnly === true);
+    expect(marked.length).toBeGreaterThan(0);
+    expect(marked.every((m) => m.type === 'app' && m.entries.length === 0)).toBe(true);
+    // The probe to 2 carries the entry and is not marked; 2 is back in replicate before its notice.
+    const probe = sent.find((m) => m.type === 'app' && m.to === 2);
+    expect(probe?.entries.length).toBe(1);
+    expect(probe?.commitOnly).toBeUndefined();
+    net.tickAll(2, [1]);
+    for (const id of [1, 2, 3]) expect(net.peer(id).applied).toEqual(['b']);
+  });
+
+  it('a lost acknowledgement is recovered through heartbeats, which never send notices', () => {
+    const net = Network.of([1, 2], { seed: 23 });
+    net.campaign(1);
+    let drop = true;
+    net.filter = (m) => {
+      if (drop && m.type === 'appResp' && m.from === 2) {
+        drop = false;
+        return false;
+      }
+      return true;
+    };
+    net.propose(1, 'lost-ack');
+    expect(net.node(1).log.committed).toBeLessThan(net.node(1).log.lastIndex());
+    net.tickAll(1, [1]); // heartbeat -> response -> append (not a notice) -> acknowledged
+    expect(net.node(1).log.committed).toBe(net.node(1).log.lastIndex());
+    net.tickAll(1, [1]);
+    expect(net.peer(2).applied).toEqual(['lost-ack']);
+  });
+});

@@ -11,6 +11,13 @@ const EMPTY = new Uint8Array(0);
 
 /** The follower's and the (pre-)candidate's rules; see RaftBase for the layering. */
 export abstract class RaftFollower extends RaftBase {
+  /**
+   * The highest index this node has acknowledged (or queued an acknowledgement for) to the
+   * leader of `ackedTerm`: a commit notice up to it needs no answer (Message.commitOnly).
+   */
+  private ackedTerm = 0;
+  private ackedIndex = 0;
+
   // -------------------------------------------------------------------------------------------
   // Follower
 
@@ -60,12 +67,15 @@ export abstract class RaftFollower extends RaftBase {
   protected handleAppendEntries(m: Message): void {
     if (m.index < this.log.committed) {
       // Everything up to our commit index is already known to match the leader.
-      this.send(message({ type: 'appResp', to: m.from, index: this.log.committed }));
+      this.acknowledge(m.from, this.log.committed);
       return;
     }
     const lastNew = this.acceptEntries(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
-      this.send(message({ type: 'appResp', to: m.from, index: lastNew }));
+      // A commit notice tells the leader nothing new once this index is acknowledged: at low
+      // load that saves an answer (a write here, a wake-up there) per commit.
+      if (m.commitOnly === true && m.entries.length === 0 && this.ackedTerm === this.term && lastNew <= this.ackedIndex) return;
+      this.acknowledge(m.from, lastNew);
       return;
     }
     // Reject with a hint: the last index at or below m.index whose term is <= m.logTerm. The
@@ -76,6 +86,15 @@ export abstract class RaftFollower extends RaftBase {
     this.send(
       message({ type: 'appResp', to: m.from, index: m.index, reject: true, rejectHint: hintIndex, logTerm: hintTerm }),
     );
+  }
+
+  private acknowledge(to: NodeId, index: number): void {
+    if (this.ackedTerm !== this.term) {
+      this.ackedTerm = this.term;
+      this.ackedIndex = 0;
+    }
+    this.ackedIndex = Math.max(this.ackedIndex, index);
+    this.send(message({ type: 'appResp', to, index }));
   }
 
   /**

@@ -142,7 +142,7 @@ export class Raft extends RaftFollower {
     }
     if (this.maybeCommit()) {
       this.onCommitAdvanced();
-      this.bcastAppend();
+      this.bcastCommit();
     } else if (wasPaused) {
       this.sendAppend(m.from);
     }
@@ -226,6 +226,14 @@ export class Raft extends RaftFollower {
     for (const id of this.tracker.memberIds()) if (id !== this.id) this.sendAppend(id);
   }
 
+  /**
+   * After the commit index moved: appends to everyone, as bcastAppend, but those without
+   * entries to followers in replicate state are marked commit notices (Message.commitOnly).
+   */
+  protected bcastCommit(): void {
+    for (const id of this.tracker.memberIds()) if (id !== this.id) this.maybeSendAppend(id, true, true);
+  }
+
   protected sendAppend(to: NodeId): void {
     this.maybeSendAppend(to, true);
   }
@@ -235,7 +243,7 @@ export class Raft extends RaftFollower {
    * allows, or a snapshot if the entries it needs are compacted. With `sendIfEmpty` false an
    * append without entries is not sent. Returns whether something was sent.
    */
-  protected maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  protected maybeSendAppend(to: NodeId, sendIfEmpty: boolean, commitNotice = false): boolean {
     const pr = this.tracker.progress.get(to);
     if (pr === undefined || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
@@ -249,9 +257,9 @@ export class Raft extends RaftFollower {
       throw e;
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
-    this.send(
-      message({ type: 'app', to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed }),
-    );
+    const m = message({ type: 'app', to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.log.committed });
+    if (commitNotice && ents.length === 0 && pr.state === 'replicate') m.commitOnly = true;
+    this.send(m);
     const bytes = ents.reduce((n, e) => n + entrySize(e), 0);
     pr.sentEntries(ents.length, ents.length > 0 ? ents[ents.length - 1]!.index : prevIndex, bytes);
     return true;

@@ -231,7 +231,7 @@ export class RaftNode extends Raft {
     const self = this.tracker.progress.get(this.id);
     if (self !== undefined && self.maybeUpdate(this.log.persistedLastIndex()) && this.maybeCommit()) {
       this.onCommitAdvanced();
-      this.bcastAppend();
+      this.bcastCommit();
     }
     this.maybeAutoLeaveJoint();
   }

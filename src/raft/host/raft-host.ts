@@ -485,7 +485,11 @@ export class RaftHost<R = unknown> {
   private async handleReady(rd: Ready): Promise<void> {
     this.counters.readies++;
     if (rd.softState !== undefined) this.opts.onLeaderChange?.(this.status());
-    this.send(rd.messages);
+    // Written at once (not at the end of this operation): appends, a forwarded proposal, the
+    // commit a follower's client waits for. Only when they are all bare commit notices and this
+    // Ready answers one of this node's own proposals does that answer go first.
+    const noticesOnly = rd.messages.every((m) => m.type === 'app' && m.entries.length === 0);
+    this.send(rd.messages, !noticesOnly || !rd.committedEntries.some((e) => this.requests.isLocalAt(e.index)));
 
     // Committed entries this node already holds durably need not wait for this Ready's new
     // entries to be fsynced: applying them first takes an fsync off every commit's latency under
@@ -514,7 +518,9 @@ export class RaftHost<R = unknown> {
     if (rd.snapshot !== undefined) this.memory.applySnapshot(rd.snapshot);
     if (rd.entries.length > 0) this.memory.append(rd.entries);
     if (rd.hardState !== undefined) this.memory.setHardState(rd.hardState);
-    this.send(rd.messagesAfterPersist);
+    // Acknowledging new entries (or a vote) is on the commit path; acknowledging a commit only
+    // is not, and waits until whatever this Ready answers has been answered.
+    this.send(rd.messagesAfterPersist, rd.mustSync);
 
     if (rd.snapshot !== undefined) {
       this.opts.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta.index);
@@ -528,14 +534,15 @@ export class RaftHost<R = unknown> {
     this.maybeSnapshot();
   }
 
-  private send(messages: Message[]): void {
+  /** `now`: write at once rather than at the end of the current operation (see PeerTransport.send). */
+  private send(messages: Message[], now: boolean): void {
     if (messages.length === 0 || this.transport === null) return;
     const transport = this.transport;
     const forwarded = (m: Message): boolean => m.type === 'prop' || m.type === 'readIndex';
     if (messages.some((m) => forwarded(m) && !transport.isConnected(m.to))) {
       messages = messages.filter((m) => !forwarded(m) || transport.isConnected(m.to) || !this.hold(m));
     }
-    transport.send(messages);
+    transport.send(messages, now);
     for (const m of messages) {
       // The whole snapshot travels in one frame: queued on a live connection counts as sent.
       if (m.type === 'snap') this.node.reportSnapshot(m.to, this.transport.isConnected(m.to));

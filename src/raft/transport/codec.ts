@@ -3,7 +3,7 @@
 // snapshot and context (flagged), so decode(encode(m)) equals m.
 //
 //   message := type u8, from, to, term, logTerm, index, commit, rejectHint (varints),
-//              flags u8 (1 reject, 2 snapshot, 4 context), entryCount, entries, [context], [snapshot]
+//              flags u8 (1 reject, 2 snapshot, 4 context, 8 commitOnly), entryCount, entries, [context], [snapshot]
 //   entry   := type u8, term, index, data (varint length + bytes)
 //   snapshot:= index, term, conf, data;  conf := 4 id lists (count + ids), autoLeave u8
 import {
@@ -32,6 +32,7 @@ const ENTRY_TYPES: EntryType[] = invert(ENTRY_TYPE_CODES);
 const FLAG_REJECT = 1;
 const FLAG_SNAPSHOT = 2;
 const FLAG_CONTEXT = 4;
+const FLAG_COMMIT_ONLY = 8;
 
 export function writeEntry(w: ByteWriter, e: Entry): void {
   w.u8(ENTRY_TYPE_CODES[e.type]);
@@ -112,6 +113,7 @@ export function writeMessage(w: ByteWriter, m: Message): void {
   let flags = m.reject ? FLAG_REJECT : 0;
   if (m.snapshot !== undefined) flags |= FLAG_SNAPSHOT;
   if (m.context !== undefined) flags |= FLAG_CONTEXT;
+  if (m.commitOnly === true) flags |= FLAG_COMMIT_ONLY;
   w.u8(flags);
   w.varint(m.entries.length);
   for (const e of m.entries) writeEntry(w, e);
@@ -135,8 +137,9 @@ export function readMessage(r: ByteReader): Message {
     entries: [],
   };
   const flags = r.u8();
-  if (flags & ~(FLAG_REJECT | FLAG_SNAPSHOT | FLAG_CONTEXT)) throw new CodecError('codec: unknown message flags');
+  if (flags & ~(FLAG_REJECT | FLAG_SNAPSHOT | FLAG_CONTEXT | FLAG_COMMIT_ONLY)) throw new CodecError('codec: unknown message flags');
   m.reject = (flags & FLAG_REJECT) !== 0;
+  if (flags & FLAG_COMMIT_ONLY) m.commitOnly = true;
   const count = r.varint();
   for (let i = 0; i < count; i++) m.entries.push(readEntry(r));
   if (flags & FLAG_CONTEXT) m.context = r.bytes();

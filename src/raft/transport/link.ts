@@ -1,6 +1,7 @@
 // The outbound half of a peer connection: one long-lived TCP connection carrying this node's
 // messages to one peer. Messages queue (bounded) and are written as one batch at the end of
-// the operation that queued them. Raft tolerates loss, so a full queue drops and reports the
+// the operation that queued them, or at once when the caller flushes (the Raft host does after
+// each Ready). Raft tolerates loss, so a full queue drops and reports the
 // peer unreachable rather than buffering without bound. Messages queue only while the connection is up or being set up:
 // when it is lost they are dropped, as is whatever arrives during the reconnect backoff, so a
 // returning peer gets current messages (a probe, a snapshot) rather than a burst of stale ones.
@@ -62,14 +63,22 @@ export class PeerLink {
   }
 
   send(m: Message): void {
-    if (this.closed) return;
+    if (this.enqueue(m)) this.schedule();
+  }
+
+  /**
+   * Queues `m` without scheduling a write: the caller calls flush() once it has queued
+   * everything it has for this peer now. False if it was dropped.
+   */
+  enqueue(m: Message): boolean {
+    if (this.closed) return false;
     if (this.timer !== null || this.queue.length >= this.cfg.maxQueuedMessages) {
       this.counters.dropped++;
       this.reportUnreachable();
-      return;
+      return false;
     }
     this.queue.push(m);
-    this.schedule();
+    return true;
   }
 
   /** Whether the connection is up (handshake done). */
@@ -112,7 +121,8 @@ export class PeerLink {
     });
   }
 
-  private flush(): void {
+  /** Writes everything queued now, in one write (unless the connection is down or backed up). */
+  flush(): void {
     const socket = this.socket;
     // While the kernel buffer is full, messages wait in the bounded queue; 'drain' resumes.
     if (!this.ready || socket === null || socket.writableNeedDrain || this.queue.length === 0) return;

@@ -98,15 +98,23 @@ export class PeerTransport {
     this.links.delete(id);
   }
 
-  /** Queues messages; they are written in one batch per peer per event-loop turn. */
-  send(messages: readonly Message[]): void {
+  /**
+   * Queues messages; they are written in one batch per peer per event-loop turn. With `now`,
+   * each peer's queue is written at once instead, in one write: for a caller that hands over
+   * everything it has in one call (the Raft host, once per Ready), so nothing it does after
+   * (its fsync, applying, answering clients) delays the messages.
+   */
+  send(messages: readonly Message[], now = false): void {
     if (this.closed) return;
+    let touched: PeerLink[] | undefined;
     for (const m of messages) {
       if (LOCAL_MESSAGE_TYPES.has(m.type)) throw new Error(`transport: local message '${m.type}' cannot be sent`);
       const link = this.links.get(m.to);
       if (link === undefined) this.counters.droppedUnknownPeer++;
-      else link.send(m);
+      else if (!now) link.send(m);
+      else if (link.enqueue(m) && touched?.includes(link) !== true) (touched ??= []).push(link);
     }
+    if (touched !== undefined) for (const link of touched) link.flush();
   }
 
   /** Whether the outbound connection to `id` is up (handshake done). */

@@ -44,6 +44,7 @@ export const messageArb: fc.Arbitrary<Message> = fc.record(
     rejectHint: id,
     snapshot,
     context: bytes,
+    commitOnly: fc.constant(true),
   },
   { requiredKeys: ['type', 'from', 'to', 'term', 'logTerm', 'index', 'entries', 'commit', 'reject', 'rejectHint'] },
 );

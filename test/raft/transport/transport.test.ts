@@ -73,6 +73,21 @@ describe('PeerTransport', () => {
     expect(b.stats().received).toBe(total);
   });
 
+  it('with now, writes one batch per call at once instead of at the end of the operation', async () => {
+    const inbox = new Inbox();
+    const b = await start(2, inbox.onMessage);
+    const a = await start(1, () => undefined, { peers: new Map([[2, b.address]]) });
+    await retryUntil(inbox.until((m) => m.length > 0), () => a.send([msg(1, 2, 0)]));
+    const before = a.stats().peers.get(2)!;
+    a.send([msg(1, 2, 1), msg(1, 2, 2)], true);
+    const after = a.stats().peers.get(2)!;
+    expect(after.writes).toBe(before.writes + 1);
+    expect(after.sent).toBe(before.sent + 2);
+    expect(after.queued).toBe(0);
+    await inbox.until((m) => m.some((x) => x.index === 2));
+    expect(inbox.messages.map((m) => m.index).filter((i) => i > 0)).toEqual([1, 2]);
+  });
+
   it('reconnects after the peer restarts on the same address', async () => {
     const first = new Inbox();
     const b = await start(2, first.onMessage);

@@ -3,7 +3,9 @@
 // PID) so each writes its .cpuprofile, and prints puts/s, p50/p99 and server CPU per put.
 //
 //   npx tsx bench/coord/profile.ts [--members 1|3] [--conc 1] [--duration 5] [--out /tmp/prof] [--no-prof]
-//                                  [--kind shoal|etcd] [--dist path/to/cli/main.js]
+//                                  [--kind shoal|etcd] [--dist path/to/cli/main.js] [--op put|get]
+//
+// --op get reads one of 1,000 keys (written first) with linearizable gets instead of putting.
 //
 // With --conc 1 it also prints the latency per endpoint (the leader's is the lowest: a put sent
 // to a follower is forwarded).
@@ -23,6 +25,8 @@ const durationMs = Number(args.get('duration') ?? 5) * 1000;
 const out = args.get('out') ?? '/tmp/shoal-prof';
 const prof = args.get('no-prof') !== 'true';
 const kind = args.get('kind') ?? 'shoal';
+const op = args.get('op') ?? 'put';
+if (op !== 'put' && op !== 'get') throw new Error(`--op: put or get, got "${op}"`);
 const built = args.get('dist') ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
 
 const ports = await freePorts(members * 2);
@@ -55,12 +59,25 @@ for (let i = 0; i < members; i++) {
   );
   children.push(child);
 }
-const cpu = (): number =>
-  children.reduce((sum, c) => {
-    const f = readFileSync(`/proc/${c.pid}/stat`, 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return sum + Number(fields[11]) + Number(fields[12]);
-  }, 0);
+/** Server CPU in clock ticks: [user, system]. */
+/** read/write syscalls so far: [server reads, server writes, client reads, client writes]. */
+const syscalls = (): number[] => {
+  const io = (pid: number | string): [number, number] => {
+    const t = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return [Number(/syscr: (\d+)/.exec(t)![1]), Number(/syscw: (\d+)/.exec(t)![1])];
+  };
+  const server = children.map((c) => io(c.pid!)).reduce((a, b) => [a[0] + b[0], a[1] + b[1]], [0, 0]);
+  return [...server, ...io('self')];
+};
+const cpuTicks = (): [number, number] =>
+  children.reduce<[number, number]>(
+    (sum, c) => {
+      const f = readFileSync(`/proc/${c.pid}/stat`, 'utf8');
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return [sum[0] + Number(fields[11]), sum[1] + Number(fields[12])];
+    },
+    [0, 0],
+  );
 try {
   for (let i = 0; i < members; i++) await waitForTcp(ports[i]!, Date.now() + 30_000);
   const client = new Etcd3({ hosts: names.map((_, i) => clientUrl(i)) });
@@ -73,7 +90,10 @@ try {
   const perEndpoint = names.map(() => [] as number[]);
   const direct = names.map((_, i) => new Etcd3({ hosts: clientUrl(i) }));
   for (const d of direct) await d.kv.put({ key: Buffer.from('warm'), value });
-  const cpu0 = cpu();
+  if (op === 'get') for (let i = 0; i < 1000; i++) await client.kv.put({ key: Buffer.from(`g/${i}`), value });
+  const cpu0 = cpuTicks();
+  const client0 = process.cpuUsage();
+  const sys0 = syscalls();
   const t0 = performance.now();
   let n = 0;
   await Promise.all(
@@ -81,7 +101,9 @@ try {
       while (performance.now() - t0 < durationMs) {
         const s = performance.now();
         const e = n % names.length;
-        await (conc === 1 ? direct[e]! : client).kv.put({ key: Buffer.from(`k/${w}/${n++}`), value });
+        const c = conc === 1 ? direct[e]! : client;
+        if (op === 'get') await c.get(`g/${n++ % 1000}`).buffer();
+        else await c.kv.put({ key: Buffer.from(`k/${w}/${n++}`), value });
         const ms = performance.now() - s;
         lat.push(ms);
         if (conc === 1) perEndpoint[e]!.push(ms);
@@ -89,12 +111,19 @@ try {
     }),
   );
   const secs = (performance.now() - t0) / 1000;
-  const cpuUs = ((cpu() - cpu0) * 10_000) / lat.length;
+  const cpu1 = cpuTicks();
+  const clientUsage = process.cpuUsage(client0);
+  const sysPerOp = syscalls().map((v, i) => ((v - sys0[i]!) / lat.length).toFixed(2));
+  const userUs = ((cpu1[0] - cpu0[0]) * 10_000) / lat.length;
+  const sysUs = ((cpu1[1] - cpu0[1]) * 10_000) / lat.length;
   lat.sort((a, b) => a - b);
   const p = (q: number): string => lat[Math.floor(q * (lat.length - 1))]!.toFixed(2);
   console.log(
-    `${kind} members ${members} c=${conc}: ${Math.round(lat.length / secs)} puts/s  p50 ${p(0.5)} ms  p99 ${p(0.99)} ms  server ${cpuUs.toFixed(0)} us/put  load ${os.loadavg()[0]!.toFixed(2)}`,
+    `${kind} members ${members} c=${conc}: ${Math.round(lat.length / secs)} ${op}s/s (${lat.length})  p50 ${p(0.5)} ms  p99 ${p(0.99)} ms  ` +
+      `server ${(userUs + sysUs).toFixed(0)} us/${op} (user ${userUs.toFixed(0)}, sys ${sysUs.toFixed(0)})  ` +
+      `client ${((clientUsage.user + clientUsage.system) / lat.length).toFixed(0)} us/${op}  load ${os.loadavg()[0]!.toFixed(2)}`,
   );
+  console.log(`  read/write syscalls per ${op}: server ${sysPerOp[0]} / ${sysPerOp[1]}, client ${sysPerOp[2]} / ${sysPerOp[3]}`);
   if (conc === 1 && members > 1) {
     console.log(
       '  p50 per endpoint: ' +

@@ -36,7 +36,8 @@ export function scanSegment(buf: Buffer, firstLsn: number): SegmentScan {
     offset = rec.end;
     expected++;
   }
-  if (offset === buf.length) return { records, validBytes: offset, damage: null };
+  // The rest of an active segment may be zeros written ahead of the records (wal.ts): the end.
+  if (offset === buf.length || isZero(buf, offset)) return { records, validBytes: offset, damage: null };
   return {
     records,
     validBytes: offset,
@@ -59,4 +60,9 @@ function findLaterWrite(buf: Buffer, from: number, damagedLsn: number): number |
     if (rec !== null && rec.lsn - rec.batchIndex > damagedLsn) return rec.lsn;
   }
   return null;
+}
+
+function isZero(buf: Buffer, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
 }

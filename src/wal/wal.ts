@@ -14,6 +14,13 @@
 // overlap with, and saves the two thread hand-offs (and, on a busy machine, the scheduling
 // delays) of a pool operation. Under load writes go to the pool, so request handling overlaps
 // the fsync. Either way the write is the only one in flight and is acknowledged once durable.
+//
+// With `sync`, the active segment is zero-filled ahead of its records (ZERO_AHEAD_BYTES at a
+// time, up to segmentBytes, when the log has nothing queued): a record then overwrites blocks
+// that already belong to the file instead of growing it, so its O_DSYNC write makes only data
+// durable, not the file size and extents as well (a filesystem journal commit): about half the
+// latency of an appending write on ext4. Recovery reads a zero tail as the end of the records
+// (scan.ts); a crash during a fill leaves only zeros (or holes, which read as zeros) past them.
 import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeFd, fsyncDir, mkdirDurable, openSegment, writeFullyFd, writeFullySync } from './fsutil.js';
@@ -24,6 +31,10 @@ import { WalCorruptionError, type WalOptions, type WalRecord, type WalRepair, ty
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Writes larger than this always go to the thread pool. */
 const INLINE_MAX_BYTES = 64 * 1024;
+/** How far ahead of the records the active segment is zero-filled, and when to fill again. */
+const ZERO_AHEAD_BYTES = 256 * 1024;
+const ZERO_LOW_WATER_BYTES = 64 * 1024;
+let zeros: Buffer | null = null;
 const SEGMENT_NAME = /^(\d{20})\.wal$/;
 
 interface Segment {
@@ -76,6 +87,8 @@ export class Wal {
   /** performance.now() when the last write completed, and how long it took (ms). */
   private lastWriteEnd = 0;
   private lastWriteMs = 0;
+  /** The active segment's size: bytes from activeBytes up to here are zeros. */
+  private zeroedTo: number;
 
   private constructor(
     private readonly dir: string,
@@ -87,7 +100,10 @@ export class Wal {
     /** Bytes in the active (last) segment. */
     private activeBytes: number,
     private next: number,
-  ) {}
+    fileBytes: number,
+  ) {
+    this.zeroedTo = Math.max(fileBytes, activeBytes);
+  }
 
   static async open(options: WalOptions): Promise<WalOpenResult> {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -110,6 +126,7 @@ export class Wal {
     const records: WalRecord[] = [];
     let repaired: WalRepair | null = null;
     let activeBytes = 0;
+    let fileBytes = 0;
     let expected = segments[0].firstLsn;
     for (let i = 0; i < segments.length; i++) {
       const seg = segments[i];
@@ -147,11 +164,15 @@ export class Wal {
       }
       for (const r of scan.records) records.push(r);
       expected = seg.firstLsn + scan.records.length;
-      if (isLast) activeBytes = scan.validBytes;
+      if (isLast) {
+        activeBytes = scan.validBytes;
+        // A repaired segment was cut at its valid bytes; an intact one may end in zeros.
+        fileBytes = scan.damage === null ? buf.length : scan.validBytes;
+      }
     }
 
     const fd = await openSegment(segments[segments.length - 1].path, false, sync);
-    const wal = new Wal(options.dir, segmentBytes, sync, segments, fd, activeBytes, expected);
+    const wal = new Wal(options.dir, segmentBytes, sync, segments, fd, activeBytes, expected, fileBytes);
     return { wal, records, repaired };
   }
 
@@ -236,7 +257,16 @@ export class Wal {
 
   private async flushLoop(): Promise<void> {
     try {
-      while (this.queue.length > 0 && this.failure === null) await this.flushOnce();
+      for (;;) {
+        while (this.queue.length > 0 && this.failure === null) await this.flushOnce();
+        // Nothing queued: zero-fill ahead if the records come close to the end of the fill.
+        if (this.failure !== null || this.closed || !this.sync) break;
+        const fillTo = Math.min(this.segmentBytes, this.zeroedTo + ZERO_AHEAD_BYTES);
+        if (this.zeroedTo - this.activeBytes >= ZERO_LOW_WATER_BYTES || fillTo <= this.zeroedTo) break;
+        zeros ??= Buffer.alloc(ZERO_AHEAD_BYTES);
+        await writeFullyFd(this.fd, zeros.subarray(0, fillTo - this.zeroedTo), this.zeroedTo);
+        this.zeroedTo = fillTo;
+      }
     } catch (err) {
       // After a failed write or fsync the page cache state is unknown (fsyncgate): refuse all
       // further appends rather than acknowledge records that may not be on disk.
@@ -275,6 +305,7 @@ export class Wal {
     this.lastWriteEnd = performance.now();
     this.lastWriteMs = this.lastWriteEnd - started;
     this.activeBytes += bytes;
+    if (this.activeBytes > this.zeroedTo) this.zeroedTo = this.activeBytes;
     this.counters.writes++;
     if (this.sync) this.counters.fsyncs++;
     this.counters.records += batch.length;
@@ -295,5 +326,6 @@ export class Wal {
     if (this.sync) await fsyncDir(this.dir);
     this.segments.push({ firstLsn, path });
     this.activeBytes = 0;
+    this.zeroedTo = 0;
   }
 }

@@ -9,6 +9,7 @@ import type { CoordBackend } from './backend.js';
 import { clusterService } from './cluster.js';
 import { MAX_RECEIVE_BYTES } from './codec.js';
 import { electionService } from './election.js';
+import { attachFastUnary, type FastMethod } from './fast-unary.js';
 import { kvService } from './kv.js';
 import { leaseService } from './lease.js';
 import { lockService } from './lock.js';
@@ -28,11 +29,18 @@ export interface CoordServerOptions {
   listen: ListenAddress[];
   /** How long a graceful stop waits for in-flight calls before cutting them. Default 5 s. */
   shutdownGraceMs?: number;
+  /** Serve KV Range/Put/DeleteRange/Txn on the lean path (fast-unary.ts). Default true. */
+  fastUnary?: boolean;
 }
+
+/** The calls served on the lean path: the KV service's, whose handlers read only the request. */
+const FAST_KV_METHODS = ['Range', 'Put', 'DeleteRange', 'Txn'];
 
 export interface CoordServer {
   /** The bound addresses, in the order given (ports resolved when 0 was asked for). */
   readonly addresses: ListenAddress[];
+  /** Whether the hot KV calls are served on the lean path (fast-unary.ts). */
+  readonly fastUnary: boolean;
   /** Stops accepting calls, ends open streams, waits (bounded) for in-flight unary calls. */
   close(): Promise<void>;
 }
@@ -46,8 +54,9 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
     'grpc.enable_channelz': 0,
   });
   const streams = new OpenStreams();
+  const kv = kvService(backend, log);
   const services = [
-    kvService(backend, log),
+    kv,
     watchService(backend, log, streams),
     leaseService(backend, log, streams),
     clusterService(backend, log),
@@ -60,6 +69,18 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
   // Connections are accepted here, not by grpc-js: each goes through the authority shim
   // (authority-shim.ts) and is then injected into the gRPC server.
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  let fastUnary = false;
+  if (options.fastUnary !== false) {
+    const [def, impl] = kv;
+    const methods: FastMethod[] = FAST_KV_METHODS.map((name) => ({
+      path: def[name]!.path,
+      deserialize: def[name]!.requestDeserialize,
+      serialize: def[name]!.responseSerialize,
+      handler: impl[name] as FastMethod['handler'],
+    }));
+    fastUnary = attachFastUnary(server, methods, { maxReceiveBytes: MAX_RECEIVE_BYTES });
+    if (!fastUnary) log.warn('coord: could not attach the lean KV call path to grpc-js; every call goes through grpc-js');
+  }
   const examining = new Set<net.Socket>();
   const listeners: net.Server[] = [];
   let closingStarted = false;
@@ -128,7 +149,7 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
     });
     return closing;
   };
-  return { addresses, close };
+  return { addresses, fastUnary, close };
 }
 
 function listen(listener: net.Server, host: string, port: number): Promise<number> {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CoordServer } from '../support/etcd-server.js';
 import { freePort } from '../support/ports.js';
 import { shoalCoord } from '../support/shoal-coord.js';
-import { start, type Proc } from './proc.js';
+import { killAll, start, type Proc } from './proc.js';
 
 const ADMIN = { email: 'boss@shop.local', password: 'boss password 1' };
 
@@ -27,8 +27,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.exited));
+  await killAll(procs);
   await coord?.stop();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -53,3 +53,9 @@ export function start(entry: string, env: Record<string, string>): Proc {
   child.stderr!.setEncoding('utf8').on('data', (c: string) => ((proc.err += c), listeners.forEach((l) => l())));
   return proc;
 }
+
+/** SIGKILLs every process of the list still running (tests' cleanup) and waits for all to exit. */
+export async function killAll(procs: readonly Proc[]): Promise<void> {
+  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await Promise.all(procs.map((p) => p.exited));
+}

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { CoordServer } from '../support/etcd-server.js';
 import { freePort } from '../support/ports.js';
 import { shoalCoord } from '../support/shoal-coord.js';
-import { start, type Proc } from './proc.js';
+import { killAll, start, type Proc } from './proc.js';
 
 let coord: CoordServer;
 const procs: Proc[] = [];
@@ -19,8 +19,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.exited));
+  await killAll(procs);
   await coord?.stop();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -643,6 +643,17 @@ async function main(): Promise<void> {
   const log = (line: string): void => void process.stdout.write(`[chaos] ${line}\n`);
   const shop = await ShopUp.start(CHAOS_ENV, 150_000);
   log(`shoal up ready: ${shop.gateway} data ${shop.dataDir}`);
+  // Interrupted (Ctrl-C, a CI timeout): stop the cluster this runner started instead of leaving
+  // an orphaned shoal up and its coordinators running.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping shoal up`);
+    void shop.stop(60_000).finally(() => {
+      if (!values.keep) shop.removeDataDir();
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const reports: ChaosReport[] = [];
   const failedRuns: string[] = [];
   try {

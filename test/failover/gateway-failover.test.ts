@@ -25,6 +25,12 @@ const MIN_REQUESTS = 2_000;
  * alone swings by 2× or more on a loaded machine, and the check should not hang on it.
  */
 const BASELINE_SECONDS = 4;
+/** A call slower than this after the stop went to the stopped instance (p99 is tens of ms even under load). */
+const SLOW_MS = 1_000;
+/** Calls sent after the stop that may still reach the stopped instance before it is avoided: a few per load slot. */
+const MAX_SLOW_AFTER_STOP = 2 * CONCURRENCY;
+/** A second below this share of the baseline rate is a stall, not a slower machine. */
+const STALL_FRACTION = 0.1;
 /** After SIGCONT the instance re-registers within about a keep-alive period; routing should find it again within a few seconds. */
 const RESUME_BOUND_MS = 15_000;
 
@@ -239,7 +245,7 @@ describe('failover through the gateway under steady load (real processes)', () =
     expect(back.map((r) => r.id)).toContain(remaining[0]!.id);
   }, 120_000);
 
-  it('SIGSTOP of a goods instance: calls route around it (at most 0.1 % failed), throughput recovers; after SIGCONT it serves again', async () => {
+  it('SIGSTOP of a goods instance: calls route around it (at most 0.1 % failed, few slow calls after the stop, no stalled second); after SIGCONT it serves again', async () => {
     const [victim, other] = await twoReadyGoods();
     expect(shop!.owns(victim!.pid)).toBe(true);
     const watch = await watchDeletion(victim!.key);
@@ -269,10 +275,11 @@ describe('failover through the gateway under steady load (real processes)', () =
     const baselinePerSecond = goodPerSecond(load.samples, stoppedAt - BASELINE_SECONDS * 1_000, BASELINE_SECONDS);
     const baseline = median(baselinePerSecond);
     const goodAfterStop = load.samples.filter((s) => s.error === undefined && s.end >= stoppedAt && s.end < stoppedAt + 5_000).length;
+    const slowAfterStop = load.samples.filter((s) => s.start >= stoppedAt && s.start < stoppedAt + 5_000 && s.end - s.start > SLOW_MS).length;
     summary(
       'SIGSTOP',
       w,
-      `left registry after ${leftAt === undefined ? 'n/a (still there at SIGCONT)' : `${(leftAt - stoppedAt).toFixed(0)} ms`}; good/s in the ${BASELINE_SECONDS} s before: [${baselinePerSecond.join(', ')}] (median ${baseline}), from 1 s before: [${perSecond.join(', ')}]; other instance served ${otherServed} of ${goodAfterStop} good answers in the 5 s after the stop`,
+      `left registry after ${leftAt === undefined ? 'n/a (still there at SIGCONT)' : `${(leftAt - stoppedAt).toFixed(0)} ms`}; good/s in the ${BASELINE_SECONDS} s before: [${baselinePerSecond.join(', ')}] (median ${baseline}), from 1 s before: [${perSecond.join(', ')}]; other instance served ${otherServed} of ${goodAfterStop} good answers in the 5 s after the stop; ${slowAfterStop} calls sent after the stop took over ${SLOW_MS} ms`,
     );
 
     // Resumed, it registers again (its lease expired meanwhile) and serves again through the gateway.
@@ -293,9 +300,14 @@ describe('failover through the gateway under steady load (real processes)', () =
     // Every figure is printed above; soft assertions report each requirement that is not met.
     // Traffic routed around it: the other instance answered (nearly) every good answer after the stop.
     expect.soft(otherServed, 'share of the other instance').toBeGreaterThanOrEqual(0.9 * goodAfterStop);
-    // Throughput recovered: from the third second after the stop, each second at least half the
-    // median rate of the seconds before it.
-    expect.soft(Math.min(...perSecond.slice(3)), `good/s from 2 s after the stop vs. the median of the ${BASELINE_SECONDS} s before`).toBeGreaterThanOrEqual(0.5 * baseline);
+    // Routed around: of the calls sent after the stop, only the few that reached the stopped
+    // instance before it was avoided wait long (the calls caught on it at the stop are not counted).
+    expect.soft(slowAfterStop, `calls sent after the stop that took over ${SLOW_MS} ms`).toBeLessThanOrEqual(MAX_SLOW_AFTER_STOP);
+    // No stall: from the third second after the stop, every second keeps answering. Not "half the
+    // rate before": with one instance stopped on a machine loaded by other work, the one left
+    // gets less CPU than two did, so the rate may halve and more without anything being stuck
+    // (seen in CI at load 15: [458, 504, 782] good/s against a median of 1,739 before).
+    expect.soft(Math.min(...perSecond.slice(3)), `good/s from 2 s after the stop vs. the median of the ${BASELINE_SECONDS} s before`).toBeGreaterThanOrEqual(STALL_FRACTION * baseline);
     expect.soft(w.requests, 'requests in the window').toBeGreaterThanOrEqual(MIN_REQUESTS);
     expect.soft(w.failureRate, 'failed share in the window').toBeLessThanOrEqual(MAX_FAILURE_RATE);
     // The calls in flight on the stopped instance must be saved by a retry elsewhere, not run out

@@ -136,8 +136,10 @@ export async function runGatewayPrimary(count: number, env: NodeJS.ProcessEnv = 
       slot.worker = undefined;
       const how = signal !== null ? `signal ${signal}` : `code ${code}`;
       if (stopping) {
-        if (code !== 0) log(`worker ${worker.process.pid} exited with ${how} while stopping`);
-        if (code !== 0) exitCode = 1;
+        if (code !== 0) {
+          log(`worker ${worker.process.pid} exited with ${how} while stopping`);
+          exitCode = 1;
+        }
         if (live().length === 0) process.exit(exitCode);
         return;
       }

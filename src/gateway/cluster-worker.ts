@@ -45,7 +45,7 @@ export async function runGatewayWorker(env: NodeJS.ProcessEnv = process.env): Pr
   const config = readGatewayEnv(env);
   const processes = readWorkerCount(env);
   // Revocations that arrive before the gateway exists are applied once it does.
-  const revocations: { apply?: (token: string) => Promise<void> } = {};
+  let apply: ((token: string) => Promise<void>) | undefined = undefined;
   const early: string[] = [];
   let localMetrics: () => Promise<MetricsJson> = async () => [];
   let nextRequest = 0;
@@ -55,8 +55,8 @@ export async function runGatewayWorker(env: NodeJS.ProcessEnv = process.env): Pr
     if (!isGatewayMessage<PrimaryToWorker>(message)) return;
     switch (message.kind) {
       case 'revoked':
-        if (revocations.apply === undefined) early.push(message.token);
-        else void revocations.apply(message.token).catch(() => undefined); // an expired or foreign token: nothing to deny
+        if (apply === undefined) early.push(message.token);
+        else void apply(message.token).catch(() => undefined); // an expired or foreign token: nothing to deny
         break;
       case 'metrics-collect':
         localMetrics().then(
@@ -96,8 +96,9 @@ export async function runGatewayWorker(env: NodeJS.ProcessEnv = process.env): Pr
   const gateway = await startGatewayFromEnv(config, { worker: hooks, rateLimit: { ...config.rateLimit, processes } });
   const registry = registryOf(gateway.observability);
   if (registry !== undefined) localMetrics = async () => forAggregation(await registry.getMetricsAsJSON());
-  const apply = (revocations.apply = (token: string) => gateway.app.gateway.applyRevocation(token));
-  for (const token of early.splice(0)) void apply(token).catch(() => undefined);
+  const applyHere = (token: string): Promise<void> => gateway.app.gateway.applyRevocation(token);
+  apply = applyHere;
+  for (const token of early.splice(0)) void applyHere(token).catch(() => undefined);
   stopOnSignals(gateway);
   send({ kind: 'listening', url: gateway.url });
 }

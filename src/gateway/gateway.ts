@@ -145,6 +145,14 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
     ...(options.refreshTokenTtlSeconds !== undefined ? { refreshTokenTtlSeconds: options.refreshTokenTtlSeconds } : {}),
   });
+  /** Revokes in this process only: the token store, and the verified-token cache whatever happens. */
+  const revokeHere = async (token: string): Promise<boolean> => {
+    try {
+      return await issued.introspector.revoke(token);
+    } finally {
+      verifiedTokens.revoked(token);
+    }
+  };
   // Every revocation goes through this introspector (the revoke route, app.gateway.tokens), so
   // the verified-token cache hears of each one.
   const tokens: TokenService = {
@@ -152,14 +160,10 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
     introspector: {
       ...issued.introspector,
       revoke: async (token: string) => {
-        let revoked = false;
-        try {
-          return (revoked = await issued.introspector.revoke(token));
-        } finally {
-          verifiedTokens.revoked(token);
-          // Refresh tokens live in the shared SQLite file; only an access token's jti is per process.
-          if (revoked && token.includes('.')) options.worker?.publishRevocation(token);
-        }
+        const revoked = await revokeHere(token);
+        // Refresh tokens live in the shared SQLite file; only an access token's jti is per process.
+        if (revoked && token.includes('.')) options.worker?.publishRevocation(token);
+        return revoked;
       },
     },
   };
@@ -215,11 +219,7 @@ export async function createGateway(options: GatewayOptions): Promise<FastifyIns
       options.observability?.health.setDraining(value);
     },
     async applyRevocation(token: string) {
-      try {
-        await issued.introspector.revoke(token);
-      } finally {
-        verifiedTokens.revoked(token);
-      }
+      await revokeHere(token);
     },
   } satisfies GatewayHandle);
 

@@ -88,13 +88,14 @@ export function createRateLimiters(options: RateLimitOptions): RateLimiters {
   const now = options.now ?? Date.now;
   const processes = options.processes ?? 1;
   if (!Number.isInteger(processes) || processes < 1) throw new TypeError('rateLimit.processes must be a positive integer');
-  const positive = (n: number, what: string): number => {
+  /** This process's share of a configured budget (validated). */
+  const perProcess = (n: number, what: string): number => {
     if (!Number.isInteger(n) || n < 1) throw new TypeError(`rateLimit.${what} must be a positive integer`);
     return Math.max(1, Math.floor(n / processes));
   };
-  const ip = new FixedWindowLimiter(positive(options.max ?? 600, 'max'), windowMs, maxKeys, now);
-  const credentials = new FixedWindowLimiter(positive(options.credentialsMax ?? 30, 'credentialsMax'), windowMs, maxKeys, now);
-  const user = new FixedWindowLimiter(positive(options.userMax ?? 300, 'userMax'), windowMs, maxKeys, now);
+  const ip = new FixedWindowLimiter(perProcess(options.max ?? 600, 'max'), windowMs, maxKeys, now);
+  const credentials = new FixedWindowLimiter(perProcess(options.credentialsMax ?? 30, 'credentialsMax'), windowMs, maxKeys, now);
+  const user = new FixedWindowLimiter(perProcess(options.userMax ?? 300, 'userMax'), windowMs, maxKeys, now);
 
   function enforce(limiter: FixedWindowLimiter, key: string, reply: FastifyReply, scope: string): void {
     const { count, ttlMs } = limiter.hit(key);

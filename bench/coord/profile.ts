@@ -94,6 +94,7 @@ try {
   const cpu0 = cpuTicks();
   const client0 = process.cpuUsage();
   const sys0 = syscalls();
+  const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
   let n = 0;
   await Promise.all(
@@ -111,6 +112,7 @@ try {
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  const elu = performance.eventLoopUtilization(elu0).utilization;
   const cpu1 = cpuTicks();
   const clientUsage = process.cpuUsage(client0);
   const sysPerOp = syscalls().map((v, i) => ((v - sys0[i]!) / lat.length).toFixed(2));
@@ -121,7 +123,7 @@ try {
   console.log(
     `${kind} members ${members} c=${conc}: ${Math.round(lat.length / secs)} ${op}s/s (${lat.length})  p50 ${p(0.5)} ms  p99 ${p(0.99)} ms  ` +
       `server ${(userUs + sysUs).toFixed(0)} us/${op} (user ${userUs.toFixed(0)}, sys ${sysUs.toFixed(0)})  ` +
-      `client ${((clientUsage.user + clientUsage.system) / lat.length).toFixed(0)} us/${op}  load ${os.loadavg()[0]!.toFixed(2)}`,
+      `client ${((clientUsage.user + clientUsage.system) / lat.length).toFixed(0)} us/${op} (event loop ${(elu * 100).toFixed(0)}% busy)  load ${os.loadavg()[0]!.toFixed(2)}`,
   );
   console.log(`  read/write syscalls per ${op}: server ${sysPerOp[0]} / ${sysPerOp[1]}, client ${sysPerOp[2]} / ${sysPerOp[3]}`);
   if (conc === 1 && members > 1) {

@@ -82,7 +82,7 @@ describe('membership changes', () => {
     expect(net.peer(3).applied).toEqual(['after']);
   });
 
-  it('membership change with a partitioned node: the new majority proceeds, the node catches up', () => {
+  it('membership change under partition: the new majority proceeds, the partitioned node catches up', () => {
     const net = Network.of([1, 2, 3], { seed: 44 });
     net.campaign(1);
     net.isolate(3);

@@ -13,7 +13,7 @@ describe('snapshots and log compaction (paper 7)', () => {
     return net;
   }
 
-  it('a lagging follower is brought up to date with InstallSnapshot', () => {
+  it('snapshot install to a lagging follower: InstallSnapshot brings it up to date', () => {
     const net = lagging(31);
     net.heal();
     net.tickAll(1, [1]);
@@ -26,6 +26,29 @@ describe('snapshots and log compaction (paper 7)', () => {
     expect(p3.applied).toEqual(net.peer(1).applied);
     expect(net.node(1).status().progress!.get(3)!.state).toBe('replicate');
     // Replication continues normally after the snapshot.
+    net.propose(1, 'after');
+    expect(p3.applied.at(-1)).toBe('after');
+    expect(logTerms(p3.storage)).toEqual(logTerms(net.peer(1).storage));
+    net.checkSafety();
+  });
+
+  it('snapshot install to a crashed follower: it restarts behind the compacted log and gets a snapshot', () => {
+    const net = Network.of([1, 2, 3], { seed: 35 });
+    net.campaign(1);
+    net.propose(1, 'before');
+    // Node 3 crashes: it neither ticks nor receives while the others move on and compact.
+    net.isolate(3);
+    for (let i = 0; i < 10; i++) net.propose(1, `v${i}`);
+    for (const id of [1, 2]) net.peer(id).snapshotAndCompact();
+    expect(net.peer(3).applied).toEqual(['before']);
+    // It restarts from what it persisted; the entries it lacks exist only in the snapshot.
+    const p3 = net.restart(3);
+    expect(p3.applied).toEqual([]);
+    net.heal();
+    net.tickAll(1, [1]);
+    expect(net.delivered.filter((m) => m.type === 'snap' && m.to === 3)).toHaveLength(1);
+    expect(p3.restoredSnapshots).toBe(1);
+    expect(p3.applied).toEqual(net.peer(1).applied);
     net.propose(1, 'after');
     expect(p3.applied.at(-1)).toBe('after');
     expect(logTerms(p3.storage)).toEqual(logTerms(net.peer(1).storage));

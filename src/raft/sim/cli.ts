@@ -1,9 +1,12 @@
-// npm run sim -- --seeds N [--nodes 3|5] [--start S] [--workers W]   run many seeds
-// npm run sim -- --seed S [--nodes 3|5]                               replay one seed, verbosely
+// npm run sim -- --seeds N [--nodes 3|5] [--seed S | --start S] [--workers W]   run seeds S..S+N-1
+// npm run sim -- --seed S [--nodes 3|5]                                          replay one seed, verbosely
+// Either form takes --core FILE#EXPORT to run another node factory than the real core, e.g.
+// --core test/raft/sim/broken-variants.ts#commitOldTermEntry (a deliberately broken variant).
 //
 // Exit status 1 if any seed violated a safety property or linearizability.
 
 import { parseArgs } from 'node:util';
+import { loadCore } from './load-core.js';
 import { runPool } from './pool.js';
 import { defaultConfig, runSimulation } from './simulation.js';
 import { formatFailure, formatSummary, replayCommand, summarize } from './summary.js';
@@ -14,18 +17,23 @@ async function main(): Promise<number> {
       seeds: { type: 'string' },
       seed: { type: 'string' },
       nodes: { type: 'string', default: '3' },
-      start: { type: 'string', default: '1' },
+      start: { type: 'string' },
       workers: { type: 'string', default: '2' },
+      core: { type: 'string' },
     },
   });
   const nodes = Number(values.nodes);
   if (nodes !== 3 && nodes !== 5) throw new Error('--nodes must be 3 or 5');
+  if (values.seed !== undefined && values.start !== undefined) throw new Error('give --seed or --start, not both');
+  const core = values.core;
+  // Fails here, before any worker starts, when the module or export does not exist.
+  const factory = await loadCore(core);
 
-  if (values.seed !== undefined) {
+  if (values.seed !== undefined && values.seeds === undefined) {
     const seed = Number(values.seed);
     const config = defaultConfig(seed, nodes);
     const t0 = performance.now();
-    const r = runSimulation(config);
+    const r = runSimulation(config, factory);
     const ms = performance.now() - t0;
     console.log(`seed ${seed}, ${nodes} nodes, ${ms.toFixed(0)} ms`);
     console.log(`stats: ${JSON.stringify(r.stats)}`);
@@ -33,13 +41,15 @@ async function main(): Promise<number> {
       `liveness: ${r.liveness.met ? 'met' : 'NOT met'} (${r.liveness.ticks ?? 'never'} ticks after the heal; bound ${r.liveness.bound})`,
     );
     console.log(`linearizability: ${r.linearizability}`);
-    if (r.violations.length > 0) console.log(formatFailure(r));
+    if (r.violations.length > 0) console.log(formatFailure(r, core));
     else console.log('no violations');
     return r.violations.length > 0 ? 1 : 0;
   }
 
   const count = Number(values.seeds ?? '100');
-  const start = Number(values.start);
+  // With --seeds, --seed S is the first seed of the range (as --start S).
+  const start = Number(values.seed ?? values.start ?? '1');
+  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(start)) throw new Error('--seeds and --seed/--start must be integers');
   const seeds = Array.from({ length: count }, (_, i) => start + i);
   const t0 = performance.now();
   // CPU time of the whole process (all threads): what the run costs, whatever else the machine
@@ -48,17 +58,21 @@ async function main(): Promise<number> {
   let done = 0;
   let failed = 0;
   let lastPrint = 0;
-  console.log(`running ${count} seeds (${start}..${start + count - 1}) on ${nodes} nodes with ${values.workers} worker thread(s)`);
+  console.log(
+    `running ${count} seeds (${start}..${start + count - 1}) on ${nodes} nodes with ${values.workers} worker thread(s)` +
+      (core !== undefined ? ` on core ${core}` : ''),
+  );
   const results = await runPool({
     seeds,
     nodes,
     workers: Number(values.workers),
+    ...(core !== undefined ? { core } : {}),
     onResults(rs) {
       done += rs.length;
       for (const r of rs) {
         if (r.violations.length === 0) continue;
         failed++;
-        console.log(`FAIL seed ${r.seed}: ${r.violations.map((v) => v.kind).join(', ')} — replay: ${replayCommand(r)}`);
+        console.log(`FAIL seed ${r.seed}: ${r.violations.map((v) => v.kind).join(', ')} — replay: ${replayCommand(r, core)}`);
       }
       const now = performance.now();
       if (now - lastPrint > 2000 || done === count) {
@@ -83,7 +97,7 @@ async function main(): Promise<number> {
   }
   const undecided = results.filter((r) => r.linearizability === 'unknown');
   if (undecided.length > 0) console.log(`linearizability undecided: seeds ${undecided.slice(0, 20).map((r) => r.seed).join(', ')}`);
-  for (const r of summary.failedSeeds.slice(0, 10)) console.log(`\n${formatFailure(r)}`);
+  for (const r of summary.failedSeeds.slice(0, 10)) console.log(`\n${formatFailure(r, core)}`);
   if (summary.failedSeeds.length > 10) console.log(`\n... and ${summary.failedSeeds.length - 10} more failing seeds`);
   return summary.failedSeeds.length > 0 ? 1 : 0;
 }

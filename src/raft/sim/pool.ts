@@ -9,6 +9,8 @@ export interface PoolOptions {
   seeds: number[];
   nodes: number;
   workers: number;
+  /** `--core FILE#EXPORT`, when not the real core. */
+  core?: string;
   batch?: number;
   onResults?: (results: RunResult[]) => void;
 }
@@ -31,7 +33,7 @@ export async function runPool(o: PoolOptions): Promise<RunResult[]> {
           w.postMessage('stop');
           return;
         }
-        w.postMessage({ seeds, nodes: o.nodes } satisfies WorkRequest);
+        w.postMessage({ seeds, nodes: o.nodes, ...(o.core !== undefined ? { core: o.core } : {}) } satisfies WorkRequest);
       };
       w.on('message', (reply: WorkReply) => {
         all.push(...reply.results);

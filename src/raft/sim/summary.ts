@@ -38,8 +38,9 @@ export function summarize(results: RunResult[]): Summary {
   };
 }
 
-export function replayCommand(r: Pick<RunResult, 'seed' | 'nodes'>): string {
-  return `npm run sim -- --seed ${r.seed} --nodes ${r.nodes}`;
+/** The command that replays `r` exactly; `core` is the `--core FILE#EXPORT` it ran on, if any. */
+export function replayCommand(r: Pick<RunResult, 'seed' | 'nodes'>, core?: string): string {
+  return `npm run sim -- --seed ${r.seed} --nodes ${r.nodes}${core !== undefined ? ` --core ${core}` : ''}`;
 }
 
 function quantile(sorted: number[], q: number): number | string {
@@ -60,8 +61,8 @@ export function formatSummary(s: Summary, elapsedMs: number): string {
   ].join('\n');
 }
 
-export function formatFailure(r: RunResult): string {
-  const lines = [`seed ${r.seed} (${r.nodes} nodes): ${r.violations.length} violation(s) — replay: ${replayCommand(r)}`];
+export function formatFailure(r: RunResult, core?: string): string {
+  const lines = [`seed ${r.seed} (${r.nodes} nodes): ${r.violations.length} violation(s) — replay: ${replayCommand(r, core)}`];
   for (const v of r.violations) lines.push(`  [${v.kind}] ${v.message.split('\n').join('\n    ')}`);
   return lines.join('\n');
 }

@@ -1,11 +1,14 @@
 // A worker thread that runs seeds on request from the CLI's pool.
 
 import { parentPort } from 'node:worker_threads';
+import { loadCore } from './load-core.js';
 import { defaultConfig, runSimulation, type RunResult } from './simulation.js';
 
 export interface WorkRequest {
   seeds: number[];
   nodes: number;
+  /** `--core FILE#EXPORT`, when not the real core. */
+  core?: string;
 }
 
 export interface WorkReply {
@@ -19,6 +22,8 @@ port.on('message', (req: WorkRequest | 'stop') => {
     port.close();
     return;
   }
-  const results = req.seeds.map((seed) => runSimulation(defaultConfig(seed, req.nodes)));
-  port.postMessage({ results } satisfies WorkReply);
+  void loadCore(req.core).then((factory) => {
+    const results = req.seeds.map((seed) => runSimulation(defaultConfig(seed, req.nodes), factory));
+    port.postMessage({ results } satisfies WorkReply);
+  });
 });

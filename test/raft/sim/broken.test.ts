@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { defaultConfig, formatFailure, runSimulation, type RunResult } from '../../../src/raft/sim/index.js';
-import { brokenVariants } from './broken-variants.js';
+import { CORE_MODULE, brokenVariants } from './broken-variants.js';
 
 const MAX_SEEDS = 200;
 const CHECKS = ['electionSafety', 'logMatching', 'leaderCompleteness', 'stateMachineSafety', 'linearizability', 'invariant'];
@@ -18,7 +18,9 @@ describe('the simulator catches broken cores', () => {
       }
       expect(failing, `not caught in ${MAX_SEEDS} seeds`).toBeDefined();
       const r = failing!;
-      console.log(`${variant.name}: first caught at seed ${r.seed}\n${formatFailure(r)}`);
+      const text = formatFailure(r, `${CORE_MODULE}#${variant.exportName}`);
+      console.log(`${variant.name}: first caught at seed ${r.seed}\n${text}`);
+      expect(text).toContain(`replay: npm run sim -- --seed ${r.seed} --nodes 3 --core ${CORE_MODULE}#${variant.exportName}`);
       for (const v of r.violations) expect(CHECKS).toContain(v.kind);
       // The checks themselves caught it: not only the core's own assertions.
       expect(r.violations.some((v) => v.kind !== 'invariant')).toBe(true);

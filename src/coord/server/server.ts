@@ -9,6 +9,7 @@ import type { CoordBackend } from './backend.js';
 import { clusterService } from './cluster.js';
 import { MAX_RECEIVE_BYTES } from './codec.js';
 import { electionService } from './election.js';
+import { LeanGrpcServer } from '../grpc/index.js';
 import { attachFastUnary, type FastMethod } from './fast-unary.js';
 import { kvService } from './kv.js';
 import { leaseService } from './lease.js';
@@ -29,7 +30,12 @@ export interface CoordServerOptions {
   listen: ListenAddress[];
   /** How long a graceful stop waits for in-flight calls before cutting them. Default 5 s. */
   shutdownGraceMs?: number;
-  /** Serve KV Range/Put/DeleteRange/Txn on the lean path (fast-unary.ts). Default true. */
+  /**
+   * Which gRPC server speaks HTTP/2: 'lean' (src/coord/grpc, the default) or 'grpc-js' (with the
+   * authority shim and, unless fastUnary is false, fast-unary.ts for the KV calls).
+   */
+  grpcServer?: 'lean' | 'grpc-js';
+  /** grpc-js only: serve KV Range/Put/DeleteRange/Txn on the lean path (fast-unary.ts). Default true. */
   fastUnary?: boolean;
 }
 
@@ -39,14 +45,17 @@ const FAST_KV_METHODS = ['Range', 'Put', 'DeleteRange', 'Txn'];
 export interface CoordServer {
   /** The bound addresses, in the order given (ports resolved when 0 was asked for). */
   readonly addresses: ListenAddress[];
-  /** Whether the hot KV calls are served on the lean path (fast-unary.ts). */
+  /** Whether the hot KV calls skip grpc-js's call layers (always so with the lean server). */
   readonly fastUnary: boolean;
+  /** The gRPC server in use. */
+  readonly grpcServer: 'lean' | 'grpc-js';
   /** Stops accepting calls, ends open streams, waits (bounded) for in-flight unary calls. */
   close(): Promise<void>;
 }
 
 export async function startCoordServer(options: CoordServerOptions): Promise<CoordServer> {
   const { backend, log } = options;
+  const grpcServer = options.grpcServer ?? 'lean';
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
     'grpc.max_send_message_length': -1,
@@ -64,38 +73,51 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
     lockService(backend, log),
     electionService(backend, log, streams),
   ];
-  for (const [def, impl] of services) server.addService(def, impl);
-
-  // Connections are accepted here, not by grpc-js: each goes through the authority shim
-  // (authority-shim.ts) and is then injected into the gRPC server.
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  let fastUnary = false;
-  if (options.fastUnary !== false) {
-    const [def, impl] = kv;
-    const methods: FastMethod[] = FAST_KV_METHODS.map((name) => ({
-      path: def[name]!.path,
-      deserialize: def[name]!.requestDeserialize,
-      serialize: def[name]!.responseSerialize,
-      handler: impl[name] as FastMethod['handler'],
-    }));
-    fastUnary = attachFastUnary(server, methods, { maxReceiveBytes: MAX_RECEIVE_BYTES });
-    if (!fastUnary) log.warn('coord: could not attach the lean KV call path to grpc-js; every call goes through grpc-js');
-  }
   const examining = new Set<net.Socket>();
   const listeners: net.Server[] = [];
   let closingStarted = false;
+  let fastUnary = true;
+  let accept: (socket: net.Socket) => void;
+  let shutdown: { graceful(cb: () => void): void; force(): void };
+  if (grpcServer === 'lean') {
+    const lean = new LeanGrpcServer({ maxReceiveBytes: MAX_RECEIVE_BYTES });
+    for (const [def, impl] of services) lean.addService(def, impl);
+    accept = (socket) => lean.handleConnection(socket);
+    shutdown = { graceful: (cb) => lean.tryShutdown(cb), force: () => lean.forceShutdown() };
+  } else {
+    for (const [def, impl] of services) server.addService(def, impl);
+    // Connections are accepted here, not by grpc-js: each goes through the authority shim
+    // (authority-shim.ts) and is then injected into the gRPC server.
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    fastUnary = false;
+    if (options.fastUnary !== false) {
+      const [def, impl] = kv;
+      const methods: FastMethod[] = FAST_KV_METHODS.map((name) => ({
+        path: def[name]!.path,
+        deserialize: def[name]!.requestDeserialize,
+        serialize: def[name]!.responseSerialize,
+        handler: impl[name] as FastMethod['handler'],
+      }));
+      fastUnary = attachFastUnary(server, methods, { maxReceiveBytes: MAX_RECEIVE_BYTES });
+      if (!fastUnary) log.warn('coord: could not attach the lean KV call path to grpc-js; every call goes through grpc-js');
+    }
+    accept = (socket) => {
+      examining.add(socket);
+      socket.once('close', () => examining.delete(socket));
+      acceptWithAuthorityShim(
+        socket,
+        (connection) => {
+          examining.delete(socket);
+          injector.injectConnection(connection);
+        },
+        log,
+      );
+    };
+    shutdown = { graceful: (cb) => server.tryShutdown(() => cb()), force: () => server.forceShutdown() };
+  }
   const onConnection = (socket: net.Socket) => {
     if (closingStarted) return void socket.destroy();
-    examining.add(socket);
-    socket.once('close', () => examining.delete(socket));
-    acceptWithAuthorityShim(
-      socket,
-      (connection) => {
-        examining.delete(socket);
-        injector.injectConnection(connection);
-      },
-      log,
-    );
+    accept(socket);
   };
 
   const addresses: ListenAddress[] = [];
@@ -122,7 +144,7 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
     }
   } catch (err) {
     for (const l of listeners) l.close();
-    server.forceShutdown();
+    shutdown.force();
     throw err;
   }
 
@@ -139,17 +161,17 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
       streams.endAll();
       const timer = setTimeout(() => {
         log.warn('coord: in-flight calls did not finish in time; cutting them');
-        server.forceShutdown();
+        shutdown.force();
         resolve();
       }, options.shutdownGraceMs ?? 5000);
-      server.tryShutdown(() => {
+      shutdown.graceful(() => {
         clearTimeout(timer);
         resolve();
       });
     });
     return closing;
   };
-  return { addresses, fastUnary, close };
+  return { addresses, fastUnary, grpcServer, close };
 }
 
 function listen(listener: net.Server, host: string, port: number): Promise<number> {

@@ -1,0 +1,98 @@
+// The lean gRPC server: services registered as with grpc-js (the same service definitions and
+// handler functions), connections handed in already accepted (the coordinator accepts its own
+// sockets), HTTP/2 spoken by connection.ts.
+import type * as net from 'node:net';
+import type * as grpc from '@grpc/grpc-js';
+import { LeanCall, unimplemented, type MethodEntry } from './call.js';
+import { H2Connection, type H2Stream, type HeaderList, type StreamHandler } from './connection.js';
+
+export interface LeanServerOptions {
+  /** The receive limit per message (grpc.max_receive_message_length). */
+  maxReceiveBytes: number;
+}
+
+export class LeanGrpcServer {
+  private readonly methods = new Map<string, MethodEntry>();
+  private readonly connections = new Set<H2Connection>();
+  private shuttingDown: (() => void) | null = null;
+  private stopped = false;
+
+  constructor(private readonly options: LeanServerOptions) {}
+
+  addService(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
+    for (const [name, m] of Object.entries(def)) {
+      const handler = impl[name];
+      // As with grpc-js, a method without an implementation answers UNIMPLEMENTED.
+      if (typeof handler !== 'function') continue;
+      this.methods.set(m.path, {
+        path: m.path,
+        requestStream: m.requestStream,
+        responseStream: m.responseStream,
+        deserialize: m.requestDeserialize as (buf: Buffer) => unknown,
+        serialize: m.responseSerialize as (value: unknown) => Buffer,
+        handler: handler as MethodEntry['handler'],
+      });
+    }
+  }
+
+  /** Serves HTTP/2 on an accepted socket, which this server now owns. */
+  handleConnection(socket: net.Socket): void {
+    if (this.stopped || this.shuttingDown !== null) {
+      socket.destroy();
+      return;
+    }
+    const conn = new H2Connection(socket, {
+      onStream: (stream, headers, end) => this.open(stream, headers, end),
+      onClose: (c) => {
+        this.connections.delete(c);
+        this.checkDrained();
+      },
+    });
+    this.connections.add(conn);
+  }
+
+  /** Open streams over every connection. */
+  get openStreams(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.openStreams;
+    return n;
+  }
+
+  /** No new streams; calls back once every connection has finished its open streams and closed. */
+  tryShutdown(cb: () => void): void {
+    this.shuttingDown = cb;
+    for (const c of this.connections) c.goAway();
+    this.checkDrained();
+  }
+
+  forceShutdown(): void {
+    this.stopped = true;
+    for (const c of [...this.connections]) c.destroy();
+    this.connections.clear();
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.shuttingDown === null || this.connections.size > 0) return;
+    const cb = this.shuttingDown;
+    this.shuttingDown = () => {};
+    cb();
+  }
+
+  private open(stream: H2Stream, headers: HeaderList, end: boolean): StreamHandler {
+    let path = '';
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === ':path') {
+        path = headers[i + 1]!;
+        break;
+      }
+    }
+    const method = this.methods.get(path);
+    if (method === undefined) return unimplemented(stream, path);
+    const call = new LeanCall(stream, headers, method, this.options.maxReceiveBytes);
+    // The stream's handler must be in place before the call can answer (open may answer at once).
+    stream.handler = call;
+    call.open(end);
+    return call;
+  }
+}

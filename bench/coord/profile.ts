@@ -4,6 +4,7 @@
 //
 //   npx tsx bench/coord/profile.ts [--members 1|3] [--conc 1] [--duration 5] [--out /tmp/prof] [--no-prof]
 //                                  [--kind shoal|etcd] [--dist path/to/cli/main.js] [--op put|get]
+//                                  [--grpc-server lean|grpc-js]
 //
 // --op get reads one of 1,000 keys (written first) with linearizable gets instead of putting.
 //
@@ -26,6 +27,8 @@ const out = args.get('out') ?? '/tmp/shoal-prof';
 const prof = args.get('no-prof') !== 'true';
 const kind = args.get('kind') ?? 'shoal';
 const op = args.get('op') ?? 'put';
+/** Shoal's gRPC server: lean (default) or grpc-js. */
+const grpcServer = args.get('grpc-server') ?? 'lean';
 if (op !== 'put' && op !== 'get') throw new Error(`--op: put or get, got "${op}"`);
 const built = args.get('dist') ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
 
@@ -48,7 +51,7 @@ for (let i = 0; i < members; i++) {
     kind === 'etcd' ? '/usr/bin/etcd' : process.execPath,
     kind === 'etcd' ? etcdArgs : [
       ...(prof ? ['--cpu-prof', '--cpu-prof-dir', out, '--cpu-prof-name', `${names[i]}-${Date.now()}.cpuprofile`] : []),
-      built, 'coord', '--name', names[i]!, '--data-dir', dir, '--log-level', 'warn',
+      built, 'coord', '--name', names[i]!, '--data-dir', dir, '--log-level', 'warn', '--grpc-server', grpcServer,
       '--listen-client-urls', clientUrl(i), '--advertise-client-urls', clientUrl(i),
       ...(members > 1
         ? ['--listen-peer-urls', peerUrl(i), '--initial-advertise-peer-urls', peerUrl(i), '--initial-cluster', initialCluster,

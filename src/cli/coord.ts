@@ -20,6 +20,7 @@ export interface CoordFlags {
   snapshotCount: string;
   logLevel: string;
   unsafeNoFsync?: boolean;
+  grpcServer?: string;
   experimentalWatchProgressNotifyInterval: string;
   heartbeatInterval: string;
   electionTimeout: string;
@@ -60,6 +61,7 @@ export function registerCoord(program: Command): void {
     .option('--peer-dial <name=host:port,...>', 'dial the named peers at these addresses instead of their peer URLs (Shoal only; see below)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--unsafe-no-fsync', 'acknowledge writes without fsync (benchmarks only: loses data on a crash)')
+    .option('--grpc-server <impl>', "the gRPC server: lean (Shoal's own HTTP/2, the default) or grpc-js (Shoal only; for comparison)", 'lean')
     .addHelpText('after', REPLICATION_HELP)
     .action(async (flags: CoordFlags) => {
       const log = pino({ name: 'shoal-coord', level: flags.logLevel }, pino.destination({ fd: 2, sync: true }));
@@ -89,6 +91,7 @@ interface CoordConfig {
   sync: boolean;
   progressNotifyMs: number;
   raft: RaftMemberOptions;
+  grpcServer: 'lean' | 'grpc-js';
 }
 
 /** Validates the flags; throws FlagError with a message naming the flag. */
@@ -139,6 +142,8 @@ export function coordConfig(flags: CoordFlags): CoordConfig {
   if (flags.initialClusterToken.length === 0) throw new FlagError('--initial-cluster-token: must be non-empty');
   const snapshotCount = positiveInt('snapshot-count', flags.snapshotCount);
   const progressNotifyMs = parseDuration('experimental-watch-progress-notify-interval', flags.experimentalWatchProgressNotifyInterval);
+  const grpcServer = flags.grpcServer ?? 'lean';
+  if (grpcServer !== 'lean' && grpcServer !== 'grpc-js') throw new FlagError(`--grpc-server: lean or grpc-js, got "${grpcServer}"`);
   return {
     name,
     dataDir,
@@ -151,6 +156,7 @@ export function coordConfig(flags: CoordFlags): CoordConfig {
     snapshotCount,
     sync: flags.unsafeNoFsync !== true,
     raft,
+    grpcServer,
   };
 }
 
@@ -200,7 +206,7 @@ export async function runCoord(flags: CoordFlags, log: Logger): Promise<void> {
   if (!config.sync) log.warn('coord: --unsafe-no-fsync: acknowledged writes can be lost on a crash');
 
   try {
-    server = await startCoordServer({ backend: node, log, listen: config.listen });
+    server = await startCoordServer({ backend: node, log, listen: config.listen, grpcServer: config.grpcServer });
   } catch (err) {
     await node.close();
     throw err;

@@ -69,6 +69,8 @@ export type HeaderList = string[];
 export interface ConnectionOptions {
   /** Opens a stream: returns its handler. Called with the stream already registered. */
   onStream(stream: H2Stream, headers: HeaderList, endStream: boolean): StreamHandler;
+  /** The connection is being closed for a protocol error (GOAWAY sent). */
+  onProtocolError?(reason: string): void;
   /** The connection is gone (every stream was reset first). */
   onClose(conn: H2Connection): void;
   /** Largest header block accepted (SETTINGS_MAX_HEADER_LIST_SIZE, roughly). */
@@ -539,6 +541,7 @@ export class H2Connection {
 
   private fatal(code: number, reason: string): void {
     if (this.closed) return;
+    this.options.onProtocolError?.(reason);
     this.out.push(goAwayFrame(this.lastStreamId, code, reason));
     const out = Buffer.concat(this.out);
     this.out = [];

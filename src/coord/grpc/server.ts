@@ -3,12 +3,15 @@
 // sockets), HTTP/2 spoken by connection.ts.
 import type * as net from 'node:net';
 import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
 import { LeanCall, unimplemented, type MethodEntry } from './call.js';
 import { H2Connection, type H2Stream, type HeaderList, type StreamHandler } from './connection.js';
 
 export interface LeanServerOptions {
   /** The receive limit per message (grpc.max_receive_message_length). */
   maxReceiveBytes: number;
+  /** Where a connection closed for a protocol error is told (debug level). */
+  log?: Logger;
 }
 
 export class LeanGrpcServer {
@@ -43,6 +46,7 @@ export class LeanGrpcServer {
     }
     const conn = new H2Connection(socket, {
       onStream: (stream, headers, end) => this.open(stream, headers, end),
+      onProtocolError: (reason) => this.options.log?.debug({ reason, remote: socket.remoteAddress }, 'coord: closed a client connection for an HTTP/2 protocol error'),
       onClose: (c) => {
         this.connections.delete(c);
         this.checkDrained();

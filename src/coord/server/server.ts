@@ -80,7 +80,7 @@ export async function startCoordServer(options: CoordServerOptions): Promise<Coo
   let accept: (socket: net.Socket) => void;
   let shutdown: { graceful(cb: () => void): void; force(): void };
   if (grpcServer === 'lean') {
-    const lean = new LeanGrpcServer({ maxReceiveBytes: MAX_RECEIVE_BYTES });
+    const lean = new LeanGrpcServer({ maxReceiveBytes: MAX_RECEIVE_BYTES, log });
     for (const [def, impl] of services) lean.addService(def, impl);
     accept = (socket) => lean.handleConnection(socket);
     shutdown = { graceful: (cb) => lean.tryShutdown(cb), force: () => lean.forceShutdown() };

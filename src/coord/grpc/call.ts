@@ -27,6 +27,8 @@ const RESPONSE_HEADERS = Buffer.concat([STATUS_200, encodeField('content-type', 
 const OK_TRAILERS = encodeField('grpc-status', '0');
 /** Headers that are HTTP/2 or gRPC protocol, not call metadata (as grpc-js leaves them out). */
 const NOT_METADATA = new Set(['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'accept-encoding', 'user-agent', 'host', 'connection']);
+/** The end of a streaming call's messages, in its inbox. */
+const END = Symbol('end');
 const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/;
 const DEADLINE_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
@@ -70,6 +72,11 @@ export class LeanCall extends EventEmitter implements StreamHandler {
   private timer: NodeJS.Timeout | null = null;
   private meta: grpc.Metadata | null = null;
   private readonly unaryLike: boolean;
+  /**
+   * A streaming call's messages (and its end, as END) that arrived before the handler listened for
+   * 'data': like grpc-js's Readable, the call holds them until someone does.
+   */
+  private inbox: unknown[] | null = null;
 
   constructor(
     private readonly stream: H2Stream,
@@ -79,6 +86,11 @@ export class LeanCall extends EventEmitter implements StreamHandler {
   ) {
     super();
     this.unaryLike = !method.requestStream;
+    if (!this.unaryLike) {
+      this.on('newListener', (event: string | symbol) => {
+        if (event === 'data' && this.inbox !== null) process.nextTick(() => this.deliverInbox());
+      });
+    }
   }
 
   // ---- what handlers see ----
@@ -170,7 +182,7 @@ export class LeanCall extends EventEmitter implements StreamHandler {
 
   onData(chunk: Buffer): void {
     if (this.finished) return;
-    let buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     let at = 0;
     while (buf.length - at >= 5) {
       const size = buf.readUInt32BE(at + 1);
@@ -184,13 +196,12 @@ export class LeanCall extends EventEmitter implements StreamHandler {
       if (this.finished) return;
     }
     this.pending = at === buf.length ? null : Buffer.from(buf.subarray(at));
-    buf = chunk;
   }
 
   onEnd(): void {
     if (this.finished) return;
     if (!this.unaryLike) {
-      super.emit('end');
+      this.deliver(END);
       return;
     }
     if (this.received === 0) return this.fail(grpc.status.UNIMPLEMENTED, `Received no request message for server streaming method ${this.method.path}`);
@@ -221,7 +232,28 @@ export class LeanCall extends EventEmitter implements StreamHandler {
       return this.fail(grpc.status.INTERNAL, 'Error deserializing request');
     }
     if (this.unaryLike) this.request = value;
-    else super.emit('data', value);
+    else this.deliver(value);
+  }
+
+  /** Passes a streaming call's message (or END) on, or holds it until 'data' is listened for. */
+  private deliver(item: unknown): void {
+    if (this.inbox === null && this.listenerCount('data') > 0) {
+      if (item === END) super.emit('end');
+      else super.emit('data', item);
+      return;
+    }
+    (this.inbox ??= []).push(item);
+  }
+
+  private deliverInbox(): void {
+    const inbox = this.inbox;
+    if (inbox === null || this.listenerCount('data') === 0) return;
+    this.inbox = null;
+    for (const item of inbox) {
+      if (this.finished && item !== END) continue;
+      if (item === END) super.emit('end');
+      else super.emit('data', item);
+    }
   }
 
   private readonly callback = (err: StatusLike | null | undefined, value?: unknown): void => {
@@ -313,9 +345,9 @@ export class LeanCall extends EventEmitter implements StreamHandler {
   }
 }
 
-/** An unknown method: answered at once, its messages dropped. */
-export function unimplemented(stream: H2Stream, path: string): StreamHandler {
-  stream.conn.sendHeaders(stream, statusBlock(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${path}`, true), true);
+/** A stream answered at once with a status (an unknown method, headers over the limit); its messages are dropped. */
+export function refuse(stream: H2Stream, code: number, details: string): StreamHandler {
+  stream.conn.sendHeaders(stream, statusBlock(code, details, true), true);
   return { onData() {}, onEnd() {}, onReset() {} };
 }
 

@@ -67,8 +67,11 @@ export interface StreamHandler {
 export type HeaderList = string[];
 
 export interface ConnectionOptions {
-  /** Opens a stream: returns its handler. Called with the stream already registered. */
-  onStream(stream: H2Stream, headers: HeaderList, endStream: boolean): StreamHandler;
+  /**
+   * Opens a stream: returns its handler. Called with the stream already registered. `oversized`:
+   * the header list is over the announced limit (the stream should be answered with an error).
+   */
+  onStream(stream: H2Stream, headers: HeaderList, endStream: boolean, oversized: boolean): StreamHandler;
   /** The connection is being closed for a protocol error (GOAWAY sent). */
   onProtocolError?(reason: string): void;
   /** The connection is gone (every stream was reset first). */
@@ -450,14 +453,14 @@ export class H2Connection {
     }
     if (id <= this.lastStreamId) throw new ProtocolError(PROTOCOL_ERROR, `stream ${id} reused`);
     this.lastStreamId = id;
-    if (this.goingAway || this.streams.size >= MAX_OPEN_STREAMS || bytes > this.maxHeaderBytes) {
+    if (this.goingAway || this.streams.size >= MAX_OPEN_STREAMS) {
       this.send(rstStreamFrame(id, REFUSED_STREAM));
       return;
     }
     const stream = new H2Stream(this, id, this.peerInitialWindow);
     this.streams.set(id, stream);
     if (end) stream.remoteClosed = true;
-    stream.handler = this.options.onStream(stream, headers, end);
+    stream.handler = this.options.onStream(stream, headers, end, bytes > this.maxHeaderBytes);
   }
 
   private endRemote(stream: H2Stream): void {

@@ -2,9 +2,9 @@
 // handler functions), connections handed in already accepted (the coordinator accepts its own
 // sockets), HTTP/2 spoken by connection.ts.
 import type * as net from 'node:net';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { LeanCall, unimplemented, type MethodEntry } from './call.js';
+import { LeanCall, refuse, type MethodEntry } from './call.js';
 import { H2Connection, type H2Stream, type HeaderList, type StreamHandler } from './connection.js';
 
 export interface LeanServerOptions {
@@ -17,7 +17,8 @@ export interface LeanServerOptions {
 export class LeanGrpcServer {
   private readonly methods = new Map<string, MethodEntry>();
   private readonly connections = new Set<H2Connection>();
-  private shuttingDown: (() => void) | null = null;
+  /** Set once tryShutdown was called: the callbacks waiting for every connection to close. */
+  private shuttingDown: Array<() => void> | null = null;
   private stopped = false;
 
   constructor(private readonly options: LeanServerOptions) {}
@@ -45,7 +46,7 @@ export class LeanGrpcServer {
       return;
     }
     const conn = new H2Connection(socket, {
-      onStream: (stream, headers, end) => this.open(stream, headers, end),
+      onStream: (stream, headers, end, oversized) => this.open(stream, headers, end, oversized),
       onProtocolError: (reason) => this.options.log?.debug({ reason, remote: socket.remoteAddress }, 'coord: closed a client connection for an HTTP/2 protocol error'),
       onClose: (c) => {
         this.connections.delete(c);
@@ -64,7 +65,7 @@ export class LeanGrpcServer {
 
   /** No new streams; calls back once every connection has finished its open streams and closed. */
   tryShutdown(cb: () => void): void {
-    this.shuttingDown = cb;
+    (this.shuttingDown ??= []).push(cb);
     for (const c of this.connections) c.goAway();
     this.checkDrained();
   }
@@ -78,12 +79,11 @@ export class LeanGrpcServer {
 
   private checkDrained(): void {
     if (this.shuttingDown === null || this.connections.size > 0) return;
-    const cb = this.shuttingDown;
-    this.shuttingDown = () => {};
-    cb();
+    for (const cb of this.shuttingDown.splice(0)) cb();
   }
 
-  private open(stream: H2Stream, headers: HeaderList, end: boolean): StreamHandler {
+  private open(stream: H2Stream, headers: HeaderList, end: boolean, oversized: boolean): StreamHandler {
+    if (oversized) return refuse(stream, grpc.status.RESOURCE_EXHAUSTED, 'Header list is larger than the server accepts');
     let path = '';
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i] === ':path') {
@@ -92,7 +92,7 @@ export class LeanGrpcServer {
       }
     }
     const method = this.methods.get(path);
-    if (method === undefined) return unimplemented(stream, path);
+    if (method === undefined) return refuse(stream, grpc.status.UNIMPLEMENTED, `The server does not implement the method ${path}`);
     const call = new LeanCall(stream, headers, method, this.options.maxReceiveBytes);
     // The stream's handler must be in place before the call can answer (open may answer at once).
     stream.handler = call;

@@ -3,6 +3,8 @@
 //   npx tsx bench/coord/bench.ts [--topology single|cluster] [--servers etcd,shoal] [--duration 10]
 //                                [--warmup 1] [--quick] [--check-perf s,m,l]
 //                                [--scenarios put,get,watch,lease] [--put-conc 1,16,128] [--procs 4]
+//                                [--grpc-server lean|grpc-js]   (Shoal's gRPC server, one-node topology)
+//                                [--rounds N]   (N rounds, order rotated, servers fresh each round; medians)
 //
 // At c=128 puts are also driven from --procs client processes (row `put-4p`), since one Node
 // etcd3 client process saturates near 4.5–5k requests/s; --procs 1 turns that row off.
@@ -44,7 +46,7 @@ const shoalCoord: CoordServerKind = {
       portsNeeded: 1,
       command: process.execPath,
       args: (dataDir, [client]) => [
-        SHOAL_BUILT, 'coord', '--name', 'n1', '--data-dir', dataDir, '--log-level', 'warn',
+        SHOAL_BUILT, 'coord', '--name', 'n1', '--data-dir', dataDir, '--log-level', 'warn', '--grpc-server', args.get('grpc-server') ?? 'lean',
         '--listen-client-urls', `http://${LOOPBACK}:${client}`, '--advertise-client-urls', `http://${LOOPBACK}:${client}`,
       ],
     });
@@ -77,10 +79,16 @@ async function startServers(kind: CoordServerKind): Promise<{ endpoints: string[
 
 const checkPerfLoads = (args.get('check-perf') ?? '').split(',').filter((l) => l !== '');
 const checks: CheckPerf[] = [];
-const results: Figures[] = [];
-for (const kind of kinds) {
+const results: Array<Figures & { round: number }> = [];
+// Rounds with the order rotated (etcd first, then Shoal first, ...), each server fresh: the disk's
+// fsync latency on this shared machine drifts over minutes, and one server always running in the
+// other's shadow would carry that drift into every ratio.
+const rounds = Number(args.get('rounds') ?? 1);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: a positive integer, got "${args.get('rounds')}"`);
+const schedule = Array.from({ length: rounds }, (_, r) => (r % 2 === 0 ? kinds : [...kinds].reverse()).map((kind) => ({ kind, round: r + 1 }))).flat();
+for (const { kind, round } of schedule) {
   const server = await startServers(kind);
-  console.log(`# ${kind.name} (${topology}): ${server.endpoints.join(',')} pids ${server.pids.join(',')}`);
+  console.log(`# round ${round}: ${kind.name} (${topology}): ${server.endpoints.join(',')} pids ${server.pids.join(',')}`);
   try {
     await runWorkload(
       {
@@ -98,14 +106,14 @@ for (const kind of kinds) {
         ...(args.has('put-conc') ? { putConc: args.get('put-conc')!.split(',').map(Number) } : {}),
       },
       (f) => {
-        results.push(f);
+        results.push({ ...f, round });
         console.log(
           `${f.server.padEnd(6)} ${f.scenario.padEnd(18)} c=${String(f.conc).padEnd(4)} ${String(f.opsPerSec).padStart(7)} ops/s` +
             `  p50 ${f.p50ms.toFixed(2)} ms  p99 ${f.p99ms.toFixed(2)} ms  server ${f.serverUsPerOp ?? '-'} us/op  client ${f.clientCpuPct}% cpu  err ${f.errors}`,
         );
       },
     );
-    for (const load of checkPerfLoads) checks.push({ server: kind.name, load, ...(await checkPerf(server.endpoints, load)) });
+    if (round === 1) for (const load of checkPerfLoads) checks.push({ server: kind.name, load, ...(await checkPerf(server.endpoints, load)) });
   } finally {
     await server.stop();
   }
@@ -134,15 +142,37 @@ async function checkPerf(endpoints: string[], load: string): Promise<Omit<CheckP
   return figures;
 }
 
-// Side by side: Shoal relative to etcd for every scenario both ran.
-const table = ['| scenario | conc | etcd ops/s | Shoal ops/s | ratio | etcd p50/p99 ms | Shoal p50/p99 ms | etcd CPU us/op | Shoal CPU us/op | CPU ratio |', '|---|---|---|---|---|---|---|---|---|---|'];
-for (const e of results.filter((r) => r.server === 'etcd')) {
-  const s = results.find((r) => r.server === 'shoal' && r.scenario === e.scenario && r.conc === e.conc);
-  if (!s) continue;
-  const cpuRatio = e.serverUsPerOp && s.serverUsPerOp ? (s.serverUsPerOp / e.serverUsPerOp).toFixed(2) : '-';
+// Side by side: Shoal relative to etcd for every scenario both ran. With several rounds, each
+// figure is the median over the rounds, and the ratios of the single rounds are listed too.
+const median = (xs: number[]): number => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 === 1 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+};
+const rows = (server: string, scenario: string, conc: number) => results.filter((r) => r.server === server && r.scenario === scenario && r.conc === conc);
+const table = [
+  '| scenario | conc | etcd ops/s | Shoal ops/s | ratio | per round | etcd p50/p99 ms | Shoal p50/p99 ms | etcd CPU us/op | Shoal CPU us/op | CPU ratio |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
+];
+const seen = new Set<string>();
+for (const e0 of results.filter((r) => r.server === 'etcd')) {
+  const key = `${e0.scenario}/${e0.conc}`;
+  if (seen.has(key)) continue;
+  seen.add(key);
+  const es = rows('etcd', e0.scenario, e0.conc);
+  const ss = rows('shoal', e0.scenario, e0.conc);
+  if (ss.length === 0) continue;
+  const m = (xs: Figures[], f: (x: Figures) => number | null): number => median(xs.map(f).filter((v): v is number => v !== null));
+  const [eOps, sOps] = [m(es, (x) => x.opsPerSec), m(ss, (x) => x.opsPerSec)];
+  const [eCpu, sCpu] = [m(es, (x) => x.serverUsPerOp), m(ss, (x) => x.serverUsPerOp)];
+  const perRound = es.map((e) => {
+    const s = ss.find((x) => x.round === e.round);
+    return s === undefined ? '-' : (s.opsPerSec / e.opsPerSec).toFixed(2);
+  });
+  const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : '-');
   table.push(
-    `| ${e.scenario} | ${e.conc} | ${e.opsPerSec} | ${s.opsPerSec} | ${(s.opsPerSec / e.opsPerSec).toFixed(2)}× | ` +
-      `${e.p50ms.toFixed(2)} / ${e.p99ms.toFixed(2)} | ${s.p50ms.toFixed(2)} / ${s.p99ms.toFixed(2)} | ${e.serverUsPerOp} | ${s.serverUsPerOp} | ${cpuRatio}× |`,
+    `| ${e0.scenario} | ${e0.conc} | ${Math.round(eOps)} | ${Math.round(sOps)} | ${(sOps / eOps).toFixed(2)}× | ${perRound.join(' / ')} | ` +
+      `${m(es, (x) => x.p50ms).toFixed(2)} / ${m(es, (x) => x.p99ms).toFixed(2)} | ${m(ss, (x) => x.p50ms).toFixed(2)} / ${m(ss, (x) => x.p99ms).toFixed(2)} | ` +
+      `${f1(eCpu)} | ${f1(sCpu)} | ${Number.isFinite(eCpu) && Number.isFinite(sCpu) ? (sCpu / eCpu).toFixed(2) : '-'}× |`,
   );
 }
 if (table.length > 2) console.log('\n' + table.join('\n'));
@@ -157,6 +187,6 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const file = path.join(outDir, `coord-${topology}-${stamp}.json`);
 writeFileSync(
   file,
-  JSON.stringify({ date: new Date().toISOString(), topology, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, quick, results, checkPerf: checks }, null, 2),
+  JSON.stringify({ date: new Date().toISOString(), topology, rounds, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, quick, results, checkPerf: checks }, null, 2),
 );
 console.log(`\nwrote ${path.relative(process.cwd(), file)}`);

@@ -53,7 +53,7 @@ export function registerCoord(program: Command): void {
     .option('--initial-cluster <members>', 'initial cluster configuration, name=url,... (default: <name>=<peer URLs>)')
     .option('--initial-cluster-state <state>', 'new or existing', 'new')
     .option('--initial-cluster-token <token>', 'initial cluster token', 'etcd-cluster')
-    .option('--snapshot-count <n>', 'committed commands between snapshots', '10000')
+    .option('--snapshot-count <n>', 'committed commands between snapshots (as etcd 3.4)', '100000')
     .option('--experimental-watch-progress-notify-interval <duration>', 'interval of watch progress notifications', '10m')
     .option('--heartbeat-interval <ms>', 'time of a Raft heartbeat (one tick), in milliseconds', '100')
     .option('--election-timeout <ms>', 'time without a leader before an election, in milliseconds', '1000')

@@ -75,7 +75,7 @@ export interface CoordNodeOptions {
   peerUrls: string[];
   clusterToken: string;
   log: Logger;
-  /** Take a snapshot after this many applied commands (etcd's --snapshot-count). Default 10000. */
+  /** Take a snapshot after this many applied commands (etcd's --snapshot-count). Default 100,000, as etcd 3.4's. */
   snapshotCount?: number;
   /** fdatasync before acknowledging (default true; false only for tests and benchmarks). */
   sync?: boolean;
@@ -167,7 +167,7 @@ export class CoordNode {
       identity: this.identity,
       sync,
       log: this.options.log,
-      snapshotCount: this.options.snapshotCount ?? 10_000,
+      snapshotCount: this.options.snapshotCount ?? 100_000,
       onRecovered: (sm) => this.makeReplica(sm),
       apply: (cmd, index) => this.replica.apply(cmd, index),
       snapshot: () => this.replica.snapshot(),
@@ -198,7 +198,7 @@ export class CoordNode {
       sync,
       tickMs,
       electionTicks,
-      snapshotCount: this.options.snapshotCount ?? 10_000,
+      snapshotCount: this.options.snapshotCount ?? 100_000,
       catchupEntries: raft.catchupEntries ?? 5_000,
       log: this.options.log,
       hooks: {

@@ -4,7 +4,7 @@
 //                                [--warmup 1] [--quick] [--check-perf s,m,l]
 //                                [--scenarios put,get,watch,lease] [--put-conc 1,16,128] [--procs 4]
 //                                [--grpc-server lean|grpc-js]   (Shoal's gRPC server, one-node topology)
-//                                [--rounds N]   (N rounds, order rotated, servers fresh each round; medians)
+//                                [--rounds N]   (every row N times on each server, back to back, order rotated; medians)
 //
 // At c=128 puts are also driven from --procs client processes (row `put-4p`), since one Node
 // etcd3 client process saturates near 4.5–5k requests/s; --procs 1 turns that row off.
@@ -80,43 +80,63 @@ async function startServers(kind: CoordServerKind): Promise<{ endpoints: string[
 const checkPerfLoads = (args.get('check-perf') ?? '').split(',').filter((l) => l !== '');
 const checks: CheckPerf[] = [];
 const results: Array<Figures & { round: number }> = [];
-// Rounds with the order rotated (etcd first, then Shoal first, ...), each server fresh: the disk's
-// fsync latency on this shared machine drifts over minutes, and one server always running in the
-// other's shadow would carry that drift into every ratio.
+// Rounds: every server is started once, then each row (put at one concurrency, the gets, the
+// watch fan-out, the keep-alives) runs on every server back to back, the order rotated between
+// rows and rounds. The pair compared is then measured seconds apart, not minutes: on this shared
+// virtual machine the CPU speed and the disk's fsync latency drift by tens of percent over
+// minutes, and with one client saturated (c=128) its speed alone sets both servers' figures.
 const rounds = Number(args.get('rounds') ?? 1);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: a positive integer, got "${args.get('rounds')}"`);
-const schedule = Array.from({ length: rounds }, (_, r) => (r % 2 === 0 ? kinds : [...kinds].reverse()).map((kind) => ({ kind, round: r + 1 }))).flat();
-for (const { kind, round } of schedule) {
-  const server = await startServers(kind);
-  console.log(`# round ${round}: ${kind.name} (${topology}): ${server.endpoints.join(',')} pids ${server.pids.join(',')}`);
-  try {
-    await runWorkload(
-      {
-        server: kind.name,
-        endpoints: server.endpoints,
-        pids: server.pids,
-        durationMs: Number(args.get('duration') ?? (quick ? 2 : 10)) * 1000,
-        warmupMs: Number(args.get('warmup') ?? 1) * 1000,
-        putConc: quick ? [1, 16] : [1, 16, 128],
-        getConc: quick ? [16] : [16, 128],
-        watchers: quick ? 20 : 100,
-        leases: quick ? 100 : 1000,
-        ...(args.has('scenarios') ? { scenarios: new Set(args.get('scenarios')!.split(',')) } : {}),
-        putProcs: Number(args.get('procs') ?? 4),
-        ...(args.has('put-conc') ? { putConc: args.get('put-conc')!.split(',').map(Number) } : {}),
-      },
-      (f) => {
-        results.push({ ...f, round });
-        console.log(
-          `${f.server.padEnd(6)} ${f.scenario.padEnd(18)} c=${String(f.conc).padEnd(4)} ${String(f.opsPerSec).padStart(7)} ops/s` +
-            `  p50 ${f.p50ms.toFixed(2)} ms  p99 ${f.p99ms.toFixed(2)} ms  server ${f.serverUsPerOp ?? '-'} us/op  client ${f.clientCpuPct}% cpu  err ${f.errors}`,
-        );
-      },
-    );
-    if (round === 1) for (const load of checkPerfLoads) checks.push({ server: kind.name, load, ...(await checkPerf(server.endpoints, load)) });
-  } finally {
-    await server.stop();
+const durationMs = Number(args.get('duration') ?? (quick ? 2 : 10)) * 1000;
+const putConc = args.has('put-conc') ? args.get('put-conc')!.split(',').map(Number) : quick ? [1, 16] : [1, 16, 128];
+const wanted = args.has('scenarios') ? new Set(args.get('scenarios')!.split(',')) : new Set(['put', 'get', 'watch', 'lease']);
+const groups: Array<{ scenario: string; putConc?: number[] }> = [
+  ...(wanted.has('put') ? putConc.map((c) => ({ scenario: 'put', putConc: [c] })) : []),
+  ...['get', 'watch', 'lease'].filter((g) => wanted.has(g)).map((scenario) => ({ scenario })),
+];
+const servers = new Map<string, Awaited<ReturnType<typeof startServers>>>();
+try {
+  for (const kind of kinds) {
+    const server = await startServers(kind);
+    servers.set(kind.name, server);
+    console.log(`# ${kind.name} (${topology}): ${server.endpoints.join(',')} pids ${server.pids.join(',')}`);
   }
+  let turn = 0;
+  for (let round = 1; round <= rounds; round++) {
+    for (const group of groups) {
+      const order = turn++ % 2 === 0 ? kinds : [...kinds].reverse();
+      for (const kind of order) {
+        const server = servers.get(kind.name)!;
+        await runWorkload(
+          {
+            server: kind.name,
+            endpoints: server.endpoints,
+            pids: server.pids,
+            durationMs,
+            warmupMs: Number(args.get('warmup') ?? 1) * 1000,
+            putConc: group.putConc ?? [],
+            getConc: quick ? [16] : [16, 128],
+            watchers: quick ? 20 : 100,
+            leases: quick ? 100 : 1000,
+            scenarios: new Set([group.scenario]),
+            putProcs: Number(args.get('procs') ?? 4),
+          },
+          (f) => {
+            results.push({ ...f, round });
+            console.log(
+              `r${round} ${f.server.padEnd(6)} ${f.scenario.padEnd(18)} c=${String(f.conc).padEnd(4)} ${String(f.opsPerSec).padStart(7)} ops/s` +
+                `  p50 ${f.p50ms.toFixed(2)} ms  p99 ${f.p99ms.toFixed(2)} ms  server ${f.serverUsPerOp ?? '-'} us/op  client ${f.clientCpuPct}% cpu  err ${f.errors}`,
+            );
+          },
+        );
+      }
+    }
+  }
+  for (const kind of kinds) {
+    for (const load of checkPerfLoads) checks.push({ server: kind.name, load, ...(await checkPerf(servers.get(kind.name)!.endpoints, load)) });
+  }
+} finally {
+  for (const server of servers.values()) await server.stop();
 }
 
 interface CheckPerf { server: string; load: string; writesPerSec: number; slowestSec: number; stddevSec: number; pass: boolean }

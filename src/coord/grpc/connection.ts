@@ -124,6 +124,12 @@ export class H2Connection {
   /** Streams with blocked DATA, in the order they blocked. */
   private readonly waiting = new Set<H2Stream>();
   private out: Buffer[] = [];
+  /**
+   * The DATA frame at the end of `out`, still open: consecutive writes on one stream in one turn
+   * (a watch stream's events for its watchers) share a frame, which costs the client one frame
+   * to handle instead of one per message.
+   */
+  private openData: { id: number; parts: Buffer[]; len: number } | null = null;
   private flushScheduled = false;
   /** GOAWAY sent: streams above lastStreamId are refused; the socket ends when none is open. */
   private goingAway = false;
@@ -155,15 +161,44 @@ export class H2Connection {
   /** Queues bytes for the socket; they are written once per event-loop turn. */
   send(buf: Buffer): void {
     if (this.closed) return;
+    this.sealData();
     this.out.push(buf);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flush);
     }
   }
 
+  /** Appends DATA payload for a stream, to the open DATA frame when it is that stream's and has room. */
+  private queueData(id: number, chunk: Buffer): void {
+    const open = this.openData;
+    if (open !== null && open.id === id && open.len + chunk.length <= this.peerMaxFrame) {
+      open.parts.push(chunk);
+      open.len += chunk.length;
+      return;
+    }
+    this.sealData();
+    this.openData = { id, parts: [chunk], len: chunk.length };
+    this.scheduleFlush();
+  }
+
+  private sealData(): void {
+    const open = this.openData;
+    if (open === null) return;
+    this.openData = null;
+    const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES + open.len);
+    let at = writeFrameHeader(buf, 0, open.len, DATA, 0, open.id);
+    for (const part of open.parts) at += part.copy(buf, at);
+    this.out.push(buf);
+  }
+
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    this.sealData();
     if (this.closed || this.out.length === 0) return;
     const out = this.out;
     this.out = [];
@@ -489,7 +524,7 @@ export class H2Connection {
     while (at < data.length) {
       const room = Math.min(stream.sendWindow, this.connSendWindow, this.peerMaxFrame, data.length - at);
       if (room <= 0) return data.subarray(at);
-      this.send(frame(DATA, 0, stream.id, data.subarray(at, at + room)));
+      this.queueData(stream.id, data.subarray(at, at + room));
       stream.sendWindow -= room;
       this.connSendWindow -= room;
       at += room;
@@ -545,6 +580,7 @@ export class H2Connection {
   private fatal(code: number, reason: string): void {
     if (this.closed) return;
     this.options.onProtocolError?.(reason);
+    this.sealData();
     this.out.push(goAwayFrame(this.lastStreamId, code, reason));
     const out = Buffer.concat(this.out);
     this.out = [];
@@ -556,6 +592,7 @@ export class H2Connection {
     if (this.closed) return;
     this.closed = true;
     this.out = [];
+    this.openData = null;
     const open = [...this.streams.values()];
     this.streams.clear();
     this.waiting.clear();

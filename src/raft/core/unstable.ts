@@ -50,7 +50,7 @@ export class Unstable {
   truncateAndAppend(ents: readonly Entry[]): void {
     const first = ents[0]!.index;
     if (first === this.offset + this.entries.length) {
-      this.entries.push(...ents);
+      for (const e of ents) this.entries.push(e);
     } else if (first <= this.offset) {
       // Replaces everything unstable (and a suffix of storage, which the host overwrites).
       this.offset = first;

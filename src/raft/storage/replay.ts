@@ -57,7 +57,10 @@ class ReplayLog {
     if (first > this.lastIndex() + 1) {
       throw new RecoveryError(`raft storage: WAL entries jump from ${this.lastIndex()} to ${first}`);
     }
-    this.ents = this.ents.slice(0, first - this.prevIndex - 1).concat(fresh);
+    // In place: a copy per record would make replay quadratic in the log's length.
+    const at = first - this.prevIndex - 1;
+    if (at < this.ents.length) this.ents.length = at;
+    for (const e of fresh) this.ents.push(e);
     this.runs.wrote(first, lsn);
   }
 

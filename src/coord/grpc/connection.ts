@@ -84,6 +84,12 @@ export interface ConnectionOptions {
 const STREAM_WINDOW = 4 * 1024 * 1024;
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
 const MAX_OPEN_STREAMS = 65_536;
+/**
+ * Bytes the socket may hold unsent before the client is taken to have stopped reading: answers
+ * beyond the client's flow-control windows (headers, trailers) would otherwise pile up without
+ * bound for a client that keeps asking and never reads.
+ */
+const MAX_UNSENT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
 
 export class H2Stream {
@@ -203,6 +209,10 @@ export class H2Connection {
     const out = this.out;
     this.out = [];
     this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+    if (this.socket.writableLength > MAX_UNSENT_BYTES) {
+      this.options.onProtocolError?.(`the client read nothing of ${this.socket.writableLength} bytes`);
+      return this.destroy();
+    }
     if (this.goingAway && this.streams.size === 0) this.endSocket();
   };
 

@@ -485,11 +485,12 @@ export class RaftHost<R = unknown> {
   private async handleReady(rd: Ready): Promise<void> {
     this.counters.readies++;
     if (rd.softState !== undefined) this.opts.onLeaderChange?.(this.status());
-    // Written at once (not at the end of this operation): appends, a forwarded proposal, the
-    // commit a follower's client waits for. Only when they are all bare commit notices and this
-    // Ready answers one of this node's own proposals does that answer go first.
-    const noticesOnly = rd.messages.every((m) => m.type === 'app' && m.entries.length === 0);
-    this.send(rd.messages, !noticesOnly || !rd.committedEntries.some((e) => this.requests.isLocalAt(e.index)));
+    // Written at once, before anything below: appends, a forwarded proposal, and the commit
+    // notices followers wait for — their clients' answers and their watchers' events. Applying
+    // comes after: on a leader with watchers, applying serializes an event per watcher, and the
+    // notices used to wait for that (its own client's answer is written at the end of the
+    // event-loop turn either way).
+    this.send(rd.messages, true);
 
     // Committed entries this node already holds durably need not wait for this Ready's new
     // entries to be fsynced: applying them first takes an fsync off every commit's latency under

@@ -60,11 +60,6 @@ export class PendingRequests<R> {
     });
   }
 
-  /** Whether a proposal made on this node (as leader) waits for entry `index`. */
-  isLocalAt(index: number): boolean {
-    return this.proposalAt.has(index);
-  }
-
   /** `submit` hands the read's context to the core; a throw rejects the read. */
   read(submit: (context: Uint8Array) => void): Promise<{ index: number }> {
     const seq = ++this.seq;

@@ -18,6 +18,7 @@ import hpack from 'hpack.js';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LeanGrpcServer } from '../../src/coord/grpc/index.js';
+import { frame } from '../support/h2-frame.js';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -504,14 +505,6 @@ const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4, PADDED: 0x8, PRIORIT
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
 
 function settingsFrame(settings: [number, number][]): Buffer {
   const payload = Buffer.alloc(6 * settings.length);

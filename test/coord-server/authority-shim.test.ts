@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acceptWithAuthorityShim, stripAuthorityScheme, strippedAuthority, type ShimStats } from '../../src/coord/server/authority-shim.js';
 import { FrameSplitter, HeaderRewriter, PREFACE, type Frame } from '../../src/coord/server/h2-frames.js';
 import { etcdctl, startCoord, stopAll, type CoordProcess } from './harness.js';
+import { frame } from '../support/h2-frame.js';
 
 const HEADERS = 1;
 const DATA = 0;
@@ -21,14 +22,6 @@ const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
 
-function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
 
 /** A client-side HPACK encoder that indexes everything, as real clients do. */
 function clientEncoder(): (headers: [string, string][]) => Buffer {

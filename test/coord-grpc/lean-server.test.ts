@@ -139,6 +139,7 @@ const SERVICE: grpc.ServiceDefinition = {
   StreamWait: method('StreamWait', 'server', json, bytes),
   Chat: method('Chat', 'bidi', json, json),
   LateChat: method('LateChat', 'bidi', json, json),
+  Crash: method('Crash', 'bidi', json, json),
 };
 
 interface EchoRequest {
@@ -230,6 +231,13 @@ const IMPL: grpc.UntypedServiceImplementation = {
   Throw: (() => {
     throw new Error('handler blew up');
   }) as grpc.handleUnaryCall<unknown, unknown>,
+
+  // A 'data' listener that throws: a bug in a streaming handler.
+  Crash: ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
+    call.on('data', () => {
+      throw new Error('listener blew up');
+    });
+  }) as grpc.handleBidiStreamingCall<unknown, unknown>,
 
   Slow: ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
     const s = state;
@@ -990,6 +998,18 @@ describe('streaming calls with the grpc-js client', () => {
     expect(messages).toEqual([{ echo: 1 }]);
     bidi.end();
     await expect(unary(client, 'Echo', { value: 'after' }).result).resolves.toMatchObject({ value: 'after' });
+  });
+
+  it('closes only the connection whose streaming handler throws; the process and new connections go on', async () => {
+    const client = newClient();
+    const bidi = client.makeBidiStreamRequest(path('Crash'), json.serialize, json.deserialize, new grpc.Metadata(), { deadline: Date.now() + DEADLINE_MS });
+    const done = collect<unknown>(bidi);
+    bidi.write({ n: 1 });
+    const { error } = await done;
+    expect(error).not.toBeNull();
+    expect(error!.code).not.toBe(grpc.status.OK);
+    const other = newClient();
+    await expect(unary(other, 'Echo', { value: 'still here' }).result).resolves.toMatchObject({ value: 'still here' });
   });
 
   it('fires "cancelled" on a bidi call the client cancels', async () => {

@@ -30,6 +30,7 @@ import {
   FRAME_SIZE_ERROR,
   GOAWAY,
   HEADERS,
+  INTERNAL_ERROR,
   MAX_WINDOW,
   NO_ERROR,
   PING,
@@ -341,7 +342,9 @@ export class H2Connection {
     } catch (err) {
       if (err instanceof HpackError) return this.fatal(COMPRESSION_ERROR, err.message);
       if (err instanceof ProtocolError) return this.fatal(err.code, err.message);
-      throw err;
+      // A handler threw while taking a frame: this connection cannot be trusted to be in step
+      // any more, but the process and every other connection go on.
+      return this.fatal(INTERNAL_ERROR, `internal error: ${err instanceof Error ? err.message : String(err)}`);
     }
     // Keep the partial frame (copied: the chunk's memory may be reused by the caller's pool).
     this.input = at === buf.length ? EMPTY : Buffer.from(buf.subarray(at));

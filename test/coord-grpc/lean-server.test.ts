@@ -1196,6 +1196,24 @@ describe('frame-level clients', () => {
     expect(JSON.parse(parseMessages(r.body)[0]!.payload.toString())).toEqual({ value: 'split', metadata: { 'x-split': ['yes'] } });
   });
 
+  it('ends the connection on a header block that expands past 4 x the header limit (an HPACK bomb), and serves others', async () => {
+    const c = await RawH2.connect();
+    // One 4,000-byte entry added to the dynamic table (index 62), then referenced 100 times: a
+    // ~4 KiB block that decodes to ~400 KB of headers.
+    const name = Buffer.from('x-bomb');
+    const value = Buffer.alloc(4000, 'a');
+    // Literal with incremental indexing, new name; the value's length 4000 as a 7-bit-prefix
+    // integer: 127, then 3873 = 33 + 30 * 128 in 7-bit groups.
+    const lit = Buffer.concat([Buffer.from([0x40, name.length]), name, Buffer.from([0x7f, 0x80 | 33, 30]), value]);
+    const block = Buffer.concat([lit, Buffer.alloc(100, 0x80 | 62)]);
+    c.send(frame(F.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, block));
+    const goaway = await c.waitFor((f) => f.type === F.GOAWAY, 'GOAWAY');
+    expect(goaway.payload.readUInt32BE(4)).toBe(0x9); // COMPRESSION_ERROR
+    await within(c.closed.promise, 10_000, 'the connection to close');
+    const client = newClient();
+    await expect(unary(client, 'Echo', { value: 'after the bomb' }).result).resolves.toMatchObject({ value: 'after the bomb' });
+  });
+
   it('handles PADDED and PRIORITY flags on HEADERS and PADDED DATA (RFC 9113)', async () => {
     const c = await RawH2.connect();
     const block = c.encodeHeaders(c.grpcHeaders(path('Echo')));

@@ -490,6 +490,9 @@ export class H2Connection {
     let bytes = 0;
     this.hpack.decode(block, (name, value) => {
       bytes += name.length + value.length + 32;
+      // A small block can expand to a huge list (a table entry referenced again and again): past
+      // a hard cap decoding stops, and with the table now out of step the connection must end.
+      if (bytes > 4 * this.maxHeaderBytes) throw new HpackError(`header list over ${4 * this.maxHeaderBytes} bytes`);
       headers.push(name, value);
     });
     const end = (flags & FLAG_END_STREAM) !== 0;

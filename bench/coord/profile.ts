@@ -4,7 +4,7 @@
 //
 //   npx tsx bench/coord/profile.ts [--members 1|3] [--conc 1] [--duration 5] [--out /tmp/prof] [--no-prof]
 //                                  [--kind shoal|etcd] [--dist path/to/cli/main.js] [--op put|get]
-//                                  [--grpc-server lean|grpc-js]
+//                                  [--grpc-server lean|grpc-js] [--snapshot-count N]
 //
 // --op get reads one of 1,000 keys (written first) with linearizable gets instead of putting.
 //
@@ -29,6 +29,8 @@ const kind = args.get('kind') ?? 'shoal';
 const op = args.get('op') ?? 'put';
 /** Shoal's gRPC server: lean (default) or grpc-js. */
 const grpcServer = args.get('grpc-server') ?? 'lean';
+/** Shoal's --snapshot-count (default: the server's). */
+const snapshotCount = args.get('snapshot-count');
 if (op !== 'put' && op !== 'get') throw new Error(`--op: put or get, got "${op}"`);
 const built = args.get('dist') ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
 
@@ -51,7 +53,7 @@ for (let i = 0; i < members; i++) {
     kind === 'etcd' ? '/usr/bin/etcd' : process.execPath,
     kind === 'etcd' ? etcdArgs : [
       ...(prof ? ['--cpu-prof', '--cpu-prof-dir', out, '--cpu-prof-name', `${names[i]}-${Date.now()}.cpuprofile`] : []),
-      built, 'coord', '--name', names[i]!, '--data-dir', dir, '--log-level', 'warn', '--grpc-server', grpcServer,
+      built, 'coord', '--name', names[i]!, '--data-dir', dir, '--log-level', 'warn', '--grpc-server', grpcServer, ...(snapshotCount !== undefined ? ['--snapshot-count', snapshotCount] : []),
       '--listen-client-urls', clientUrl(i), '--advertise-client-urls', clientUrl(i),
       ...(members > 1
         ? ['--listen-peer-urls', peerUrl(i), '--initial-advertise-peer-urls', peerUrl(i), '--initial-cluster', initialCluster,
@@ -124,7 +126,7 @@ try {
   lat.sort((a, b) => a - b);
   const p = (q: number): string => lat[Math.floor(q * (lat.length - 1))]!.toFixed(2);
   console.log(
-    `${kind} members ${members} c=${conc}: ${Math.round(lat.length / secs)} ${op}s/s (${lat.length})  p50 ${p(0.5)} ms  p99 ${p(0.99)} ms  ` +
+    `${kind} members ${members} c=${conc}: ${Math.round(lat.length / secs)} ${op}s/s (${lat.length})  p50 ${p(0.5)} ms  p99 ${p(0.99)} ms  max ${lat[lat.length - 1]!.toFixed(1)} ms  ` +
       `server ${(userUs + sysUs).toFixed(0)} us/${op} (user ${userUs.toFixed(0)}, sys ${sysUs.toFixed(0)})  ` +
       `client ${((clientUsage.user + clientUsage.system) / lat.length).toFixed(0)} us/${op} (event loop ${(elu * 100).toFixed(0)}% busy)  load ${os.loadavg()[0]!.toFixed(2)}`,
   );

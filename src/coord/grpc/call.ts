@@ -30,7 +30,8 @@ const NOT_METADATA = new Set(['content-type', 'te', 'grpc-timeout', 'grpc-encodi
 /** The end of a streaming call's messages, in its inbox. */
 const END = Symbol('end');
 const DEADLINE = /^(\d{1,8})\s*([HMSmun])$/;
-const DEADLINE_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+/** grpc-timeout units in milliseconds. */
+export const DEADLINE_UNITS_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 export interface StatusLike {
   code?: unknown;
@@ -119,20 +120,9 @@ export class LeanCall extends EventEmitter implements StreamHandler {
     return this.finished;
   }
 
+  /** Bytes of this call's messages held back by the client's flow-control windows. */
   get writableLength(): number {
-    return this.stream.conn.blockedBytes(this.stream);
-  }
-
-  getPeer(): string {
-    return 'unknown';
-  }
-
-  getDeadline(): number {
-    return Infinity;
-  }
-
-  sendMetadata(): void {
-    // Response metadata is not used by the coordinator's services.
+    return this.stream.blockedBytes;
   }
 
   write(message: unknown): boolean {
@@ -306,7 +296,7 @@ export class LeanCall extends EventEmitter implements StreamHandler {
         this.fail(grpc.status.INTERNAL, `Invalid grpc-timeout value "${timeout}"`);
         return false;
       }
-      const ms = Math.ceil(Number(m[1]) * DEADLINE_MS[m[2]!]!);
+      const ms = Math.ceil(Number(m[1]) * DEADLINE_UNITS_MS[m[2]!]!);
       this.timer = setTimeout(() => {
         this.timer = null;
         if (this.finished) return;

@@ -161,10 +161,6 @@ export class H2Connection {
     this.send(windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW));
   }
 
-  get openStreams(): number {
-    return this.streams.size;
-  }
-
   /** Queues bytes for the socket; they are written once per event-loop turn. */
   send(buf: Buffer): void {
     if (this.closed) return;
@@ -281,11 +277,6 @@ export class H2Connection {
       stream.blockedBytes += rest.length;
       this.waiting.add(stream);
     }
-  }
-
-  /** Bytes of a stream's DATA held back by flow control. */
-  blockedBytes(stream: H2Stream): number {
-    return stream.blockedBytes;
   }
 
   /** Ends a stream with RST_STREAM (for instance once it was answered while the client still sends). */

@@ -56,13 +56,6 @@ export class LeanGrpcServer {
     this.connections.add(conn);
   }
 
-  /** Open streams over every connection. */
-  get openStreams(): number {
-    let n = 0;
-    for (const c of this.connections) n += c.openStreams;
-    return n;
-  }
-
   /** No new streams; calls back once every connection has finished its open streams and closed. */
   tryShutdown(cb: () => void): void {
     (this.shuttingDown ??= []).push(cb);

@@ -24,6 +24,7 @@
 // through grpc-js as before (a test checks that the fast path is in use).
 import type * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { DEADLINE_UNITS_MS, statusOf } from '../grpc/index.js';
 
 /** What one fast method needs: grpc-js's (de)serializers and the service's unary handler. */
 export interface FastMethod {
@@ -43,7 +44,6 @@ type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingH
 
 /** As grpc-js parses grpc-timeout (server-interceptors.ts). */
 const DEADLINE_REGEX = /(\d{1,8})\s*([HMSmun])/;
-const DEADLINE_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' };
 // `sendDate: false` (honoured by Node's respond(), absent from its types): no `date` header.
@@ -164,9 +164,7 @@ function serveUnary(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttp
     try {
       method.handler(call, (err, value) => {
         if (err) {
-          const e = err as Partial<grpc.StatusObject> & { message?: string };
-          const code = typeof e.code === 'number' && Number.isInteger(e.code) ? e.code : grpc.status.UNKNOWN;
-          const details = code === e.code && typeof e.details === 'string' ? e.details : (e.message ?? 'Unknown Error');
+          const { code, details } = statusOf(err);
           return fail(code, details);
         }
         let out: Buffer;
